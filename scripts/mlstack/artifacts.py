@@ -1,0 +1,250 @@
+"""The artifact store: embedding.pkl, scaler.pkl, model.pkl and manifest.json.
+
+Layout (every version is kept, so one can roll back):
+
+    artifacts/
+      versions/000003/{embedding,scaler,model}.pkl, manifest.json
+      current -> versions/000003           (a symlink, swapped atomically)
+      embedding.pkl -> current/embedding.pkl  (and scaler.pkl, model.pkl, manifest.json)
+
+A version folder is written under a temporary name, flushed to disk and renamed
+into place; only then is `current` repointed, with one rename. A reader resolves
+`current` once and reads that folder, so it never sees a mixed set, and a crash
+at any point leaves the previous complete set in use. Each pickle's sha256 is in
+the manifest and is checked before the pickle is loaded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import pickle
+import shutil
+import uuid
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from filelock import FileLock
+
+from .embedding import Embedding
+from .training import Classifier
+
+PICKLES = ("embedding.pkl", "scaler.pkl", "model.pkl")
+MANIFEST = "manifest.json"
+
+
+class ArtifactError(RuntimeError):
+    """No usable artifact set: missing, incomplete or tampered with."""
+
+
+@dataclass
+class Manifest:
+    version: int
+    trained_at: str
+    rows: dict[str, int]
+    metrics: dict[str, Any]
+    classes: list
+    n_components: int
+    classifier: str
+    files: dict[str, str]  # file name -> sha256
+    parent_version: int | None = None
+    reason: str = "initial training"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class ArtifactSet:
+    manifest: Manifest
+    embedding: Embedding
+    classifier: Classifier
+
+    @property
+    def version(self) -> int:
+        return self.manifest.version
+
+
+def sha256_of(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _write_durably(path: Path, data: bytes) -> None:
+    with open(path, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def now_utc() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+class ArtifactStore:
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.versions_dir = self.root / "versions"
+        self.current_link = self.root / "current"
+        self._lock = FileLock(str(self.root / ".write.lock"))
+
+    # -- reading ---------------------------------------------------------------------
+    def current_version(self) -> int | None:
+        """The version in use, from one readlink: cheap enough to call per request."""
+        try:
+            return int(Path(os.readlink(self.current_link)).name)
+        except (FileNotFoundError, ValueError):
+            return None
+
+    def exists(self) -> bool:
+        return self.current_version() is not None
+
+    def versions(self) -> list[int]:
+        if not self.versions_dir.is_dir():
+            return []
+        return sorted(int(p.name) for p in self.versions_dir.iterdir() if p.name.isdigit())
+
+    def version_dir(self, version: int) -> Path:
+        return self.versions_dir / f"{version:06d}"
+
+    def manifest(self, version: int | None = None) -> Manifest:
+        version = self.current_version() if version is None else version
+        if version is None:
+            raise ArtifactError(f"no artifacts in {self.root}: run scripts/bootstrap.py")
+        path = self.version_dir(version) / MANIFEST
+        try:
+            return Manifest(**json.loads(path.read_text()))
+        except (OSError, ValueError, TypeError) as exc:
+            raise ArtifactError(f"unreadable manifest {path}: {exc}") from exc
+
+    def history(self) -> list[dict[str, Any]]:
+        out = []
+        for version in self.versions():
+            try:
+                m = self.manifest(version)
+            except ArtifactError:
+                continue
+            out.append(
+                {
+                    "version": m.version,
+                    "trained_at": m.trained_at,
+                    "reason": m.reason,
+                    "rows": m.rows,
+                    "metrics": m.metrics,
+                }
+            )
+        return out
+
+    def load(self, version: int | None = None) -> ArtifactSet:
+        """Load one complete set, each pickle only after its sha256 matches."""
+        manifest = self.manifest(version)
+        folder = self.version_dir(manifest.version)
+        objects = {}
+        for name in PICKLES:
+            try:
+                data = (folder / name).read_bytes()
+            except OSError as exc:
+                raise ArtifactError(f"missing {name} in {folder}: {exc}") from exc
+            expected = manifest.files.get(name)
+            if sha256_of(data) != expected:
+                raise ArtifactError(
+                    f"{folder / name} does not match the sha256 in its manifest: refused"
+                )
+            objects[name] = pickle.loads(data)
+        classifier = Classifier(objects["scaler.pkl"], objects["model.pkl"])
+        return ArtifactSet(manifest, objects["embedding.pkl"], classifier)
+
+    # -- writing ---------------------------------------------------------------------
+    def save(
+        self,
+        embedding: Embedding,
+        classifier: Classifier,
+        *,
+        rows: dict[str, int],
+        metrics: dict[str, Any],
+        reason: str,
+        extra: dict[str, Any] | None = None,
+    ) -> Manifest:
+        """Write a new version and make it current; returns its manifest."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.versions_dir.mkdir(exist_ok=True)
+        blobs = {
+            "embedding.pkl": pickle.dumps(embedding, protocol=pickle.HIGHEST_PROTOCOL),
+            "scaler.pkl": pickle.dumps(classifier.scaler, protocol=pickle.HIGHEST_PROTOCOL),
+            "model.pkl": pickle.dumps(classifier.model, protocol=pickle.HIGHEST_PROTOCOL),
+        }
+        with self._lock:
+            parent = self.current_version()
+            version = max(self.versions(), default=0) + 1
+            manifest = Manifest(
+                version=version,
+                trained_at=now_utc(),
+                rows=rows,
+                metrics=metrics,
+                classes=classifier.classes,
+                n_components=embedding.n_components,
+                classifier=repr(classifier.model),
+                files={name: sha256_of(data) for name, data in blobs.items()},
+                parent_version=parent,
+                reason=reason,
+                extra=extra or {},
+            )
+            staging = self.versions_dir / f".tmp-{uuid.uuid4().hex}"
+            staging.mkdir()
+            try:
+                for name, data in blobs.items():
+                    _write_durably(staging / name, data)
+                _write_durably(
+                    staging / MANIFEST, json.dumps(manifest.to_dict(), indent=2).encode()
+                )
+                _fsync_dir(staging)
+                os.rename(staging, self.version_dir(version))
+                _fsync_dir(self.versions_dir)
+            except BaseException:
+                shutil.rmtree(staging, ignore_errors=True)
+                raise
+            self._activate(version)
+        return manifest
+
+    def activate(self, version: int) -> Manifest:
+        """Make an existing version current (a rollback); it is verified first."""
+        with self._lock:
+            self.load(version)
+            self._activate(version)
+        return self.manifest(version)
+
+    def _activate(self, version: int) -> None:
+        target = Path("versions") / f"{version:06d}"
+        tmp = self.root / f".current-{uuid.uuid4().hex}"
+        os.symlink(target, tmp)
+        os.replace(tmp, self.current_link)  # atomic: readers see the old or the new set
+        for name in (*PICKLES, MANIFEST):  # the brief's flat names, resolved through current
+            link = self.root / name
+            if not link.is_symlink():
+                if link.exists():
+                    link.unlink()
+                os.symlink(Path("current") / name, link)
+        _fsync_dir(self.root)
+
+    def clean_staging(self) -> int:
+        """Remove folders a crash left half-written; returns how many."""
+        count = 0
+        for pattern in (".tmp-*",):
+            for path in self.versions_dir.glob(pattern) if self.versions_dir.is_dir() else []:
+                shutil.rmtree(path, ignore_errors=True)
+                count += 1
+        for path in self.root.glob(".current-*"):
+            path.unlink(missing_ok=True)
+            count += 1
+        return count

@@ -1,0 +1,190 @@
+"""The steps that produce data and models: the reference data, the first training,
+sample images, and retraining on reference + production data."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .artifacts import ArtifactSet, ArtifactStore, Manifest
+from .dataset import Dataset, load_dataset
+from .embedding import Embedding, feature_columns
+from .preprocessing import grid_to_png
+from .prod_store import ProdDataStore
+from .settings import PipelineSettings
+from .training import Classifier, evaluate, fit, holdout_split
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Reference:
+    """ref_data.csv in memory: vectors, targets and the fixed train/holdout split."""
+
+    vectors: np.ndarray
+    targets: np.ndarray
+    train: np.ndarray
+    holdout: np.ndarray
+
+
+def _write_csv_atomically(frame: pd.DataFrame, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    frame.to_csv(tmp, index=False, float_format="%.17g")
+    os.replace(tmp, path)
+
+
+def _dataset(settings: PipelineSettings) -> Dataset:
+    dataset = load_dataset(
+        settings.dataset_dir,
+        **(
+            {}
+            if settings.dataset_dir is None
+            else {"max_bytes": settings.max_upload_bytes, "max_pixels": settings.max_image_pixels}
+        ),
+    )
+    log.info("data set %s: %d images, %d labels", dataset.name, len(dataset), len(dataset.classes))
+    return dataset
+
+
+def build_reference(
+    settings: PipelineSettings, dataset: Dataset | None = None
+) -> tuple[Dataset, Embedding, Reference]:
+    """Fit the PCA on the training split and write data/ref_data.csv
+    (PCA_1..PCA_n, target) for every image of the data set."""
+    dataset = dataset or _dataset(settings)
+    train, holdout = holdout_split(dataset.labels, settings.holdout_fraction, settings.random_state)
+    embedding = Embedding.fit(
+        dataset.grids[train], dataset.format, settings.n_components, settings.random_state
+    )
+    vectors = embedding.transform(dataset.grids)
+    frame = pd.DataFrame(vectors, columns=embedding.columns)
+    frame["target"] = dataset.labels
+    _write_csv_atomically(frame, settings.ref_data_path)
+    log.info(
+        "wrote %s: %d rows x %d components (%.1f%% of the variance)",
+        settings.ref_data_path,
+        len(frame),
+        embedding.n_components,
+        100 * embedding.explained_variance_ratio.sum(),
+    )
+    return dataset, embedding, Reference(vectors, dataset.labels, train, holdout)
+
+
+def read_reference(settings: PipelineSettings, n_components: int) -> Reference:
+    frame = pd.read_csv(settings.ref_data_path)
+    vectors = frame[feature_columns(n_components)].to_numpy(dtype=np.float64)
+    targets = frame["target"].to_numpy()
+    train, holdout = holdout_split(targets, settings.holdout_fraction, settings.random_state)
+    return Reference(vectors, targets, train, holdout)
+
+
+def train_initial(settings: PipelineSettings) -> Manifest:
+    """Data set -> ref_data.csv -> scaler + classifier -> artifacts version 1 (or next)."""
+    started = time.perf_counter()
+    dataset, embedding, ref = build_reference(settings)
+    classifier = Classifier(*fit(ref.vectors[ref.train], ref.targets[ref.train]))
+    metrics = evaluate(classifier, ref.vectors[ref.holdout], ref.targets[ref.holdout])
+    manifest = ArtifactStore(settings.artifacts_dir).save(
+        embedding,
+        classifier,
+        rows={"ref": len(ref.train), "prod": 0, "total": len(ref.train)},
+        metrics={"holdout": metrics, "seconds": round(time.perf_counter() - started, 2)},
+        reason="initial training",
+        extra={"dataset": dataset.name, "format": vars(dataset.format)},
+    )
+    log.info("saved artifacts version %d: holdout %s", manifest.version, metrics)
+    return manifest
+
+
+def read_prod_training_rows(
+    path: Path, n_components: int, limit: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The newest `limit` production rows (vectors, targets)."""
+    if limit <= 0 or not path.exists() or path.stat().st_size == 0:
+        return np.empty((0, n_components)), np.empty(0)
+    columns = [*feature_columns(n_components), "target"]
+    frame = pd.read_csv(path, usecols=columns, on_bad_lines="skip").dropna()
+    frame = frame.tail(limit)
+    return frame[columns[:-1]].to_numpy(dtype=np.float64), frame["target"].to_numpy()
+
+
+def _same_label_type(targets: np.ndarray, like: np.ndarray) -> np.ndarray:
+    """CSV targets come back as the type pandas guesses; match the reference's."""
+    if np.issubdtype(like.dtype, np.integer):
+        return targets.astype(like.dtype)
+    return targets.astype(str)
+
+
+def retrain(settings: PipelineSettings, reason: str = "retraining") -> Manifest:
+    """New scaler + classifier on ref (training split) + prod rows; the embedding
+    stays frozen. Writes and activates a new artifact version."""
+    started = time.perf_counter()
+    store = ArtifactStore(settings.artifacts_dir)
+    current = store.load()
+    n = current.embedding.n_components
+    ref = read_reference(settings, n)
+    ref_vectors, ref_targets = ref.vectors[ref.train], ref.targets[ref.train]
+    room = max(0, settings.max_training_rows - len(ref_vectors))
+    prod_vectors, prod_targets = read_prod_training_rows(settings.prod_data_path, n, room)
+    prod_targets = _same_label_type(prod_targets, ref_targets)
+    vectors = np.vstack([ref_vectors, prod_vectors])
+    targets = np.concatenate([ref_targets, prod_targets])
+    classifier = Classifier(*fit(vectors, targets, settings.random_state))
+    metrics = evaluate(classifier, ref.vectors[ref.holdout], ref.targets[ref.holdout])
+    seconds = round(time.perf_counter() - started, 2)
+    manifest = store.save(
+        current.embedding,
+        classifier,
+        rows={"ref": len(ref_vectors), "prod": len(prod_vectors), "total": len(vectors)},
+        metrics={"holdout": metrics, "seconds": seconds},
+        reason=reason,
+        extra=current.manifest.extra,
+    )
+    log.info(
+        "retrained on %d ref + %d prod rows in %.1fs -> version %d, holdout %s",
+        len(ref_vectors),
+        len(prod_vectors),
+        seconds,
+        manifest.version,
+        metrics,
+    )
+    return manifest
+
+
+def export_samples(settings: PipelineSettings, per_label: int = 5) -> list[Path]:
+    """Save held-out images (never used for training) as files a user can upload,
+    named <label>_<row>.png where row is their row in ref_data.csv."""
+    dataset = _dataset(settings)
+    _, holdout = holdout_split(dataset.labels, settings.holdout_fraction, settings.random_state)
+    out = settings.samples_dir
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for label in dataset.classes:
+        rows = [i for i in holdout if dataset.labels[i] == label][:per_label]
+        for row in rows:
+            path = out / f"{label}_{row:04d}.png"
+            path.write_bytes(grid_to_png(dataset.grids[row]))
+            written.append(path)
+    log.info("wrote %d sample images to %s", len(written), out)
+    return written
+
+
+def bootstrap(settings: PipelineSettings, *, force: bool = False) -> ArtifactSet:
+    """Make sure ref_data.csv, the artifacts and sample images exist; build what is
+    missing. Returns the artifact set in use."""
+    store = ArtifactStore(settings.artifacts_dir)
+    store.clean_staging()
+    if force or not store.exists() or not settings.ref_data_path.exists():
+        log.info("no artifacts in %s yet: building reference data and training", store.root)
+        train_initial(settings)
+    if not settings.samples_dir.is_dir() or not any(settings.samples_dir.iterdir()):
+        export_samples(settings)
+    ProdDataStore(settings.prod_data_path, store.manifest().n_components).repair()
+    return store.load()

@@ -1,0 +1,237 @@
+"""From image file bytes to an array in the data set's own format.
+
+The data set's format (`ImageFormat`) is a small grayscale grid with ink = 1.0 and
+background = 0.0. scikit-learn's digits are 8x8 with 17 levels: each cell counts the
+ink pixels of a 4x4 block of a 32x32 bitmap in which the digit fills the height,
+keeps its aspect ratio and is centred. Real-world uploads (photos, scans, canvas
+drawings) are brought to that format by the same steps: grayscale, ink vs
+background, crop, size and stroke normalisation, block counting.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+from scipy import ndimage
+
+# Longest side an upload is reduced to before any array work: plenty for an 8x8
+# output, and it bounds the cost of a large photo.
+WORKING_SIDE = 192
+
+
+class ImageError(ValueError):
+    """The bytes are not an image this pipeline can read, or break a limit."""
+
+
+@dataclass(frozen=True)
+class ImageFormat:
+    """The grid every image is brought to before the embedding."""
+
+    height: int = 8
+    width: int = 8
+    levels: int = 16  # cell values are k / levels, k in 0..levels
+    block: int = 4  # each cell summarises a block x block patch of the bitmap
+    # Share of the bitmap covered by ink after stroke normalisation (digits: ~0.30).
+    # None keeps the strokes as they are.
+    ink_coverage: float | None = 0.30
+    # An upload already in this exact format (grayscale, height x width, white ink on
+    # black) is taken as is, so exported samples embed to their training vectors.
+    passthrough: bool = True
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (self.height, self.width)
+
+    @property
+    def bitmap_shape(self) -> tuple[int, int]:
+        return (self.height * self.block, self.width * self.block)
+
+
+DIGITS_FORMAT = ImageFormat()
+
+
+def decode_image(data: bytes, *, max_bytes: int, max_pixels: int) -> Image.Image:
+    """Decode image file bytes, refusing oversized files and decompression bombs."""
+    if not data:
+        raise ImageError("the image is empty")
+    if len(data) > max_bytes:
+        raise ImageError(f"the image is {len(data)} bytes; the limit is {max_bytes}")
+    try:
+        image = Image.open(io.BytesIO(data))
+        # Image.open reads only the header: check the size before decoding pixels.
+        if image.width * image.height > max_pixels:
+            raise ImageError(
+                f"the image is {image.width}x{image.height} pixels; "
+                f"the limit is {max_pixels} pixels"
+            )
+        image.load()
+    except ImageError:
+        raise
+    except (UnidentifiedImageError, Image.DecompressionBombError) as exc:
+        raise ImageError(f"not a readable image ({exc.__class__.__name__})") from exc
+    except (OSError, ValueError, SyntaxError, EOFError) as exc:
+        raise ImageError(f"the image is corrupt or truncated: {exc}") from exc
+    if image.width < 1 or image.height < 1:
+        raise ImageError("the image has no pixels")
+    return image
+
+
+def to_grayscale(image: Image.Image) -> np.ndarray:
+    """Grayscale in [0, 1]; EXIF rotation applied; transparency flattened so the
+    strokes keep their contrast whatever colour they are."""
+    image = ImageOps.exif_transpose(image)
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        alpha = np.asarray(rgba.getchannel("A"), dtype=np.float32) / 255.0
+        gray = np.asarray(rgba.convert("L"), dtype=np.float32) / 255.0
+        if alpha.min() < 0.98:
+            opaque = alpha > 0.5
+            ink_is_dark = opaque.any() and gray[opaque].mean() < 0.5
+            backdrop = 1.0 if ink_is_dark else 0.0
+            return gray * alpha + backdrop * (1.0 - alpha)
+        return gray
+    return np.asarray(image.convert("L"), dtype=np.float32) / 255.0
+
+
+def _shrink(gray: np.ndarray) -> np.ndarray:
+    height, width = gray.shape
+    scale = WORKING_SIDE / max(height, width)
+    if scale >= 1:
+        return gray
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return np.asarray(Image.fromarray(gray).resize(size, Image.Resampling.BOX))
+
+
+def ink_map(gray: np.ndarray) -> np.ndarray:
+    """Ink strength in [0, 1] whatever the polarity: the background is what the
+    border of the image mostly shows."""
+    height, width = gray.shape
+    frame = max(1, min(height, width) // 20)
+    border = np.concatenate(
+        [
+            gray[:frame].ravel(),
+            gray[-frame:].ravel(),
+            gray[:, :frame].ravel(),
+            gray[:, -frame:].ravel(),
+        ]
+    )
+    background = float(np.median(border))
+    ink = background - gray if background >= 0.5 else gray - background
+    ink = np.clip(ink, 0.0, None)
+    peak = float(np.percentile(ink, 99.5))
+    if peak <= 0.04:  # a blank image: no contrast to speak of
+        return np.zeros_like(gray)
+    return np.clip(ink / peak, 0.0, 1.0)
+
+
+def _otsu_threshold(values: np.ndarray) -> float:
+    hist, edges = np.histogram(values, bins=64, range=(0.0, 1.0))
+    centres = (edges[:-1] + edges[1:]) / 2
+    weight_low = np.cumsum(hist)
+    weight_high = weight_low[-1] - weight_low
+    mean_low = np.cumsum(hist * centres) / np.maximum(weight_low, 1)
+    total = (hist * centres).sum()
+    mean_high = (total - np.cumsum(hist * centres)) / np.maximum(weight_high, 1)
+    between = weight_low * weight_high * (mean_low - mean_high) ** 2
+    return float(centres[int(np.argmax(between))])
+
+
+def ink_mask(ink: np.ndarray) -> np.ndarray:
+    """The strokes as a boolean mask, with specks and paper texture removed."""
+    threshold = max(_otsu_threshold(ink), 0.25)
+    mask = ink > threshold
+    labels, count = ndimage.label(mask, structure=np.ones((3, 3)))
+    if count > 1:
+        sizes = ndimage.sum_labels(mask, labels, index=np.arange(1, count + 1))
+        keep = np.flatnonzero(sizes >= 0.08 * sizes.max()) + 1
+        mask = np.isin(labels, keep)
+    return mask
+
+
+def _fit_in_bitmap(mask: np.ndarray, fmt: ImageFormat) -> np.ndarray:
+    """Crop to the ink, scale so it fills the bitmap's height (or width, if wider)
+    keeping its aspect ratio, and centre it."""
+    rows = np.flatnonzero(mask.any(axis=1))
+    cols = np.flatnonzero(mask.any(axis=0))
+    crop = mask[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1].astype(np.float32)
+    out_h, out_w = fmt.bitmap_shape
+    scale = min(out_h / crop.shape[0], out_w / crop.shape[1])
+    new_h = max(1, min(out_h, round(crop.shape[0] * scale)))
+    new_w = max(1, min(out_w, round(crop.shape[1] * scale)))
+    resample = Image.Resampling.BOX if scale < 1 else Image.Resampling.BILINEAR
+    scaled = np.asarray(Image.fromarray(crop).resize((new_w, new_h), resample))
+    bitmap = np.zeros((out_h, out_w), dtype=bool)
+    top, left = (out_h - new_h) // 2, (out_w - new_w) // 2
+    # A low cut keeps thin strokes that a box filter made faint; thickness is fixed next.
+    bitmap[top : top + new_h, left : left + new_w] = scaled > 0.2
+    return bitmap
+
+
+_CROSS = ndimage.generate_binary_structure(2, 1)
+
+
+def normalise_strokes(bitmap: np.ndarray, coverage: float) -> np.ndarray:
+    """Thicken or thin the strokes until the ink covers about `coverage` of the
+    bitmap, as pen width varies between writers, pens and resolutions."""
+    candidates = [bitmap]
+    thinner = bitmap
+    for _ in range(2):
+        thinner = ndimage.binary_erosion(thinner, _CROSS)
+        if not thinner.any():
+            break
+        candidates.append(thinner)
+    thicker = bitmap
+    for _ in range(8):
+        thicker = ndimage.binary_dilation(thicker, _CROSS)
+        candidates.append(thicker)
+    return min(candidates, key=lambda b: abs(b.mean() - coverage))
+
+
+def blocks_to_grid(bitmap: np.ndarray, fmt: ImageFormat) -> np.ndarray:
+    """Count ink per block, as the data set's cells do, scaled to [0, 1]."""
+    grid = bitmap.reshape(fmt.height, fmt.block, fmt.width, fmt.block).mean(axis=(1, 3))
+    return np.round(grid * fmt.levels) / fmt.levels
+
+
+def is_native(image: Image.Image, fmt: ImageFormat) -> bool:
+    return fmt.passthrough and image.mode == "L" and image.size == (fmt.width, fmt.height)
+
+
+def native_from_pixels(pixels: np.ndarray, fmt: ImageFormat) -> np.ndarray:
+    """Pixel values 0..255 of a native image back to cell values k / levels."""
+    return np.round(pixels.astype(np.float64) * fmt.levels / 255.0) / fmt.levels
+
+
+def native_to_pixels(grid: np.ndarray) -> np.ndarray:
+    """Cell values k / levels to 8-bit pixels (the data set's own file format)."""
+    return np.round(np.asarray(grid, dtype=np.float64) * 255.0).astype(np.uint8)
+
+
+def to_format(image: Image.Image, fmt: ImageFormat = DIGITS_FORMAT) -> np.ndarray:
+    """Any decoded image -> a (height, width) float grid in [0, 1], ink = 1."""
+    if is_native(image, fmt):
+        return native_from_pixels(np.asarray(image), fmt)
+    ink = ink_map(_shrink(to_grayscale(image)))
+    mask = ink_mask(ink)
+    if not mask.any():
+        return np.zeros(fmt.shape)
+    bitmap = _fit_in_bitmap(mask, fmt)
+    if fmt.ink_coverage is not None:
+        bitmap = normalise_strokes(bitmap, fmt.ink_coverage)
+    return blocks_to_grid(bitmap, fmt)
+
+
+def bytes_to_format(
+    data: bytes, fmt: ImageFormat = DIGITS_FORMAT, *, max_bytes: int, max_pixels: int
+) -> np.ndarray:
+    return to_format(decode_image(data, max_bytes=max_bytes, max_pixels=max_pixels), fmt)
+
+
+def grid_to_png(grid: np.ndarray) -> bytes:
+    """A grid as a PNG in the data set's own format (grayscale, white ink on black)."""
+    buffer = io.BytesIO()
+    Image.fromarray(native_to_pixels(grid)).save(buffer, format="PNG")
+    return buffer.getvalue()

@@ -1,0 +1,30 @@
+"""Build data/ref_data.csv, train the scaler and classifier, save the artifacts.
+
+python scripts/train.py               # a new artifact version from the data set
+python scripts/train.py --retrain     # ref + prod data, embedding kept frozen
+python scripts/train.py --rollback 3  # make version 3 current again
+"""
+
+import argparse
+import json
+
+from mlstack.artifacts import ArtifactStore
+from mlstack.logs import setup_logging
+from mlstack.pipeline import retrain, train_initial
+from mlstack.settings import PipelineSettings
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--retrain", action="store_true", help="retrain on ref + prod data")
+    group.add_argument("--rollback", type=int, metavar="VERSION", help="activate a kept version")
+    args = parser.parse_args()
+    setup_logging()
+    settings = PipelineSettings()
+    if args.rollback:
+        manifest = ArtifactStore(settings.artifacts_dir).activate(args.rollback)
+    elif args.retrain:
+        manifest = retrain(settings, reason="manual retraining")
+    else:
+        manifest = train_initial(settings)
+    print(json.dumps(manifest.to_dict(), indent=2))
