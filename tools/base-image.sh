@@ -71,6 +71,7 @@ if [ ! -s "$TARBALL" ] || [ "$FORCE" = 1 ]; then
     -exec rm -rf {} + 2>/dev/null || true
   find "$ROOTFS/usr/lib/python3" "$ROOTFS/usr/lib/python3.11" -name __pycache__ -type d \
     -prune -exec rm -rf {} + 2>/dev/null || true
+  chmod 0755 "$ROOTFS" # mktemp made it 0700: / must be traversable by non-root users
   say "caching the root file system in $TARBALL"
   tar -C "$ROOTFS" --numeric-owner -cf "$TARBALL.tmp" .
   mv "$TARBALL.tmp" "$TARBALL"
@@ -88,6 +89,8 @@ docker import \
   --change 'CMD ["python3"]' \
   --message "python:3.11-slim stand-in (Debian $SUITE, debootstrap minbase)" \
   "$TARBALL" "$IMAGE" >/dev/null
-docker run --rm "$IMAGE" python -c 'import sys, ssl, venv; print("python", sys.version.split()[0])' ||
-  die "the imported $IMAGE does not run python"
+# As a non-root user too: the services' images run as one.
+docker run --rm --network none --user 65534:65534 "$IMAGE" \
+  python -c 'import sys, ssl, venv; print("python", sys.version.split()[0])' >&2 ||
+  die "the imported $IMAGE does not run python as a non-root user"
 say "built $IMAGE"

