@@ -33,7 +33,7 @@ if ! command -v docker >/dev/null 2>&1 || { ! docker info >/dev/null 2>&1 && ! c
   command -v apt-get >/dev/null 2>&1 || die "docker/dockerd are not installed and there is no apt-get"
   say "installing Debian's docker.io"
   apt-get update -qq || die "apt-get update failed"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io >/dev/null ||
+  NEEDRESTART_SUSPEND=1 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io >/dev/null ||
     die "apt-get install docker.io failed"
 fi
 
