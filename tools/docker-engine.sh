@@ -32,8 +32,10 @@ if ! command -v docker >/dev/null 2>&1 || { ! docker info >/dev/null 2>&1 && ! c
   is_root || die "docker/dockerd are not installed and installing them needs root"
   command -v apt-get >/dev/null 2>&1 || die "docker/dockerd are not installed and there is no apt-get"
   say "installing Debian's docker.io"
-  apt-get update -qq || die "apt-get update failed"
-  NEEDRESTART_SUSPEND=1 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io >/dev/null ||
+  # Waits for the package lock when another install runs (e.g. chromium for the tests).
+  apt-get -o DPkg::Lock::Timeout=600 update -qq || die "apt-get update failed"
+  NEEDRESTART_SUSPEND=1 DEBIAN_FRONTEND=noninteractive \
+    apt-get -o DPkg::Lock::Timeout=600 install -y -qq docker.io >/dev/null ||
     die "apt-get install docker.io failed"
 fi
 
