@@ -1,0 +1,293 @@
+"""The web app: upload, draw or pick an image, ask the serving API for its label,
+then tell it the true label (feedback, which feeds retraining).
+
+    SERVING_URL=http://127.0.0.1:8080 streamlit run webapp/api.py --server.port 8081
+
+Everything the page remembers between reruns lives in st.session_state; every
+call to the API goes through client.py, whose errors are shown as messages.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+# The sibling modules import whatever the working directory (streamlit run, AppTest).
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from client import (
+    FeedbackResult,
+    Label,
+    ModelInfo,
+    Prediction,
+    ServingClient,
+    ServingError,
+)
+from imaging import canvas_to_png, preview
+from webapp_config import WebappSettings, list_samples
+
+SOURCES = ("Upload an image", "Draw a digit", "Pick a sample")
+CANVAS_SIZE = 280
+DEFAULT_LABELS: list[Label] = list(range(10))
+
+
+# ---------------------------------------------------------------- pure helpers
+
+
+def label_options(model: ModelInfo | None, prediction: Prediction | None) -> list[Label]:
+    """The labels a user can choose: the model's classes, else the probabilities' keys, else 0-9."""
+    if model is not None and model.classes:
+        return list(model.classes)
+    if prediction is not None and prediction.probabilities:
+        keys = list(prediction.probabilities)
+        return [int(k) for k in keys] if all(k.lstrip("-").isdigit() for k in keys) else keys
+    return list(DEFAULT_LABELS)
+
+
+def probability_frame(prediction: Prediction, order: list[Label]) -> pd.DataFrame:
+    """Probabilities in the order of the labels (keys are strings in JSON)."""
+    known = [str(label) for label in order if str(label) in prediction.probabilities]
+    rest = [k for k in prediction.probabilities if k not in known]
+    keys = known + rest
+    return pd.DataFrame(
+        {"label": keys, "probability": [prediction.probabilities[k] for k in keys]}
+    ).set_index("label")
+
+
+# ---------------------------------------------------------------- state and actions
+
+
+def init_state() -> None:
+    defaults: dict[str, Any] = {
+        "model": None,  # ModelInfo from GET /model
+        "model_error": None,
+        "model_checked": False,
+        "prediction": None,  # {"digest": str, "result": Prediction}
+        "predict_error": None,
+        "feedback": None,  # {"digest": str, "prediction_id": str|None, "result": FeedbackResult}
+        "feedback_error": None,
+    }
+    for key, value in defaults.items():
+        st.session_state.setdefault(key, value)
+
+
+def refresh_model(client: ServingClient) -> None:
+    try:
+        st.session_state.model = client.model()
+        st.session_state.model_error = None
+    except ServingError as error:
+        st.session_state.model_error = str(error)
+    st.session_state.model_checked = True
+
+
+def do_predict(client: ServingClient, image: bytes, digest: str) -> None:
+    st.session_state.feedback = None
+    st.session_state.feedback_error = None
+    try:
+        result = client.predict(image)
+    except ServingError as error:
+        st.session_state.prediction = None
+        st.session_state.predict_error = str(error)
+        return
+    st.session_state.prediction = {"digest": digest, "result": result}
+    st.session_state.predict_error = None
+    model: ModelInfo | None = st.session_state.model
+    if model is None or model.version != result.model_version:
+        refresh_model(client)  # the API retrained since we last asked
+
+
+def do_feedback(client: ServingClient, image: bytes, digest: str, target: Label) -> None:
+    prediction: Prediction = st.session_state.prediction["result"]
+    try:
+        result = client.feedback(image, prediction.prediction, target, prediction.prediction_id)
+    except ServingError as error:
+        st.session_state.feedback_error = str(error)
+        return
+    st.session_state.feedback = {
+        "digest": digest,
+        "prediction_id": prediction.prediction_id,
+        "target": target,
+        "result": result,
+    }
+    st.session_state.feedback_error = None
+    if result.retrained:
+        refresh_model(client)
+
+
+# ---------------------------------------------------------------- page parts
+
+
+def sidebar(settings: WebappSettings, client: ServingClient) -> None:
+    with st.sidebar:
+        st.header("Serving API")
+        st.caption(settings.serving_url)
+        if st.button("Refresh model info", key="refresh_model"):
+            refresh_model(client)
+        model: ModelInfo | None = st.session_state.model
+        if st.session_state.model_error:
+            st.error(st.session_state.model_error)
+        elif model is not None:
+            st.success(f"Model version {model.version}")
+            if model.classes:
+                st.write("Labels: " + ", ".join(str(c) for c in model.classes))
+            if model.k:
+                st.write(f"Retrains every {model.k} feedback rows.")
+
+
+def image_input(settings: WebappSettings) -> tuple[bytes | None, str]:
+    """The image the user chose, as file bytes, and a name for it."""
+    source = st.radio("Image source", SOURCES, horizontal=True, key="source")
+    if source == SOURCES[0]:
+        upload = st.file_uploader(
+            "A PNG or JPEG image of a digit", type=["png", "jpg", "jpeg"], key="upload"
+        )
+        if upload is None:
+            return None, ""
+        data = upload.getvalue()
+        if len(data) > settings.max_upload_mb * 1024 * 1024:
+            st.error(f"{upload.name} is larger than {settings.max_upload_mb} MB.")
+            return None, ""
+        return data, upload.name
+    if source == SOURCES[1]:
+        return drawn_image(), "drawing"
+    samples = list_samples(settings.samples_dir)
+    if not samples:
+        st.warning(
+            f"No sample images in {settings.samples_dir}. The serving API exports them on its "
+            "first start (data/samples/); set SAMPLES_DIR to their folder."
+        )
+        return None, ""
+    sample = st.selectbox(
+        "A held-out test image (its true label is in its name)",
+        samples,
+        format_func=lambda s: s.title,
+        key="sample",
+    )
+    try:
+        return sample.path.read_bytes(), sample.path.name
+    except OSError as error:
+        st.error(f"Cannot read {sample.path}: {error}")
+        return None, ""
+
+
+def drawn_image() -> bytes | None:
+    st.caption("Draw one digit with the mouse, large and centred; the bin icon clears it.")
+    try:
+        from streamlit_drawable_canvas import st_canvas
+
+        result = st_canvas(
+            stroke_width=18,
+            stroke_color="#000000",
+            background_color="#ffffff",
+            height=CANVAS_SIZE,
+            width=CANVAS_SIZE,
+            drawing_mode="freedraw",
+            return_image_data=True,
+            key="canvas",
+        )
+        return canvas_to_png(result.image_data)
+    except Exception as error:  # a front-end component that fails must not break the page
+        st.error(f"The drawing canvas is not available: {error}")
+        return None
+
+
+def show_prediction(prediction: Prediction, labels: list[Label]) -> None:
+    left, right = st.columns([1, 2])
+    left.metric("Predicted label", str(prediction.prediction))
+    left.caption(f"Model version {prediction.model_version}")
+    if prediction.prediction_id:
+        left.caption(f"Prediction id `{prediction.prediction_id}`")
+    with right:
+        st.bar_chart(
+            probability_frame(prediction, labels),
+            x_label="label",
+            y_label="probability",
+            height=220,
+        )
+
+
+def feedback_form(client: ServingClient, image: bytes, digest: str) -> None:
+    prediction: Prediction = st.session_state.prediction["result"]
+    labels = label_options(st.session_state.model, prediction)
+    st.subheader("Was it right? Give the true label")
+    index = labels.index(prediction.prediction) if prediction.prediction in labels else 0
+    target = st.selectbox(
+        "True label", labels, index=index, key=f"target_{digest}_{prediction.prediction_id}"
+    )
+    sent = st.session_state.feedback
+    already = (
+        sent is not None
+        and sent["digest"] == digest
+        and sent["prediction_id"] == prediction.prediction_id
+    )
+    if st.button("Send feedback", key="feedback_button", disabled=already, type="primary"):
+        do_feedback(client, image, digest, target)
+        sent = st.session_state.feedback
+    if st.session_state.feedback_error:
+        st.error(st.session_state.feedback_error)
+    if sent is not None and sent["digest"] == digest:
+        result: FeedbackResult = sent["result"]
+        if result.stored:
+            st.success(
+                f"Stored (true label {sent['target']}): prod_data.csv now holds {result.rows} rows."
+            )
+        else:
+            st.warning("The serving API did not store this feedback.")
+        if result.retrained:
+            st.success(f"The model was retrained: now version {result.model_version}.")
+        else:
+            st.info(f"Not retrained this time: model version {result.model_version}.")
+
+
+def main() -> None:
+    st.set_page_config(page_title="Digit classifier", page_icon="🔢", layout="wide")
+    settings = WebappSettings()
+    client = ServingClient(
+        settings.serving_url,
+        timeout=settings.request_timeout,
+        feedback_timeout=settings.feedback_timeout,
+    )
+    init_state()
+    if not st.session_state.model_checked:
+        refresh_model(client)
+    sidebar(settings, client)
+
+    st.title("Digit classifier")
+    st.write(
+        "Upload a picture of a handwritten digit, draw one, or pick a test image; "
+        "**Predict**, then tell the model the true label: feedback is stored and "
+        "the model retrains on it."
+    )
+    source_col, result_col = st.columns(2, gap="large")
+    with source_col:
+        image, name = image_input(settings)
+        digest = hashlib.sha256(image).hexdigest() if image else ""
+        if image:
+            shown = preview(image)
+            if shown is None:
+                st.warning(f"{name} cannot be shown as an image; the API will say why.")
+            elif name != "drawing":
+                st.image(shown, caption=name)
+        clicked = st.button("Predict", key="predict_button", type="primary", disabled=not image)
+    with result_col:
+        if clicked and image:
+            with st.spinner("Asking the serving API..."):
+                do_predict(client, image, digest)
+        if st.session_state.predict_error:
+            st.error(st.session_state.predict_error)
+        current = st.session_state.prediction
+        if current is not None and image and current["digest"] == digest:
+            show_prediction(current["result"], label_options(st.session_state.model, None))
+            feedback_form(client, image, digest)
+        elif current is not None and image:
+            st.info("The image changed: press Predict for its label.")
+        elif not image:
+            st.info("Choose an image on the left, then press Predict.")
+
+
+main()

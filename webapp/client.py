@@ -1,0 +1,247 @@
+"""HTTP client of the serving API, as the web app uses it.
+
+Every call has a timeout and turns each way it can fail into one exception type
+with a message a user can read: the API is down or unreachable, it is too slow,
+it refused the request (4xx, with the API's own `detail`), or it failed (5xx).
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+
+Label = int | str
+
+
+class ServingError(RuntimeError):
+    """A call to the serving API failed; str(error) says why, for the user."""
+
+
+class ServingUnreachableError(ServingError):
+    """Nothing answers at the serving URL (connection refused, DNS, reset)."""
+
+
+class ServingTimeoutError(ServingError):
+    """The serving API did not answer within the timeout."""
+
+
+class ServingRejectedError(ServingError):
+    """The serving API refused the request (4xx); `detail` is its explanation."""
+
+    def __init__(self, message: str, status: int, detail: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.detail = detail
+
+
+class ServingFailedError(ServingError):
+    """The serving API failed on its side (5xx) or answered something unexpected."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class Prediction:
+    prediction: Label
+    probabilities: dict[str, float]
+    model_version: int
+    prediction_id: str | None
+
+
+@dataclass(frozen=True)
+class FeedbackResult:
+    stored: bool
+    rows: int
+    retrained: bool
+    model_version: int
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    version: int | None
+    classes: list[Label]
+    k: int | None
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+def _label(value: Any) -> Label:
+    """Labels travel as JSON numbers (digits) or strings (a user's folder names)."""
+    if isinstance(value, bool):
+        raise TypeError(f"not a label: {value!r}")
+    if isinstance(value, int | str):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    raise TypeError(f"not a label: {value!r}")
+
+
+def _detail(response: requests.Response) -> str:
+    """The API's error message: FastAPI's {"detail": ...}, else the body's start."""
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text.strip()[:300] or response.reason or "no details"
+    detail = body.get("detail", body) if isinstance(body, dict) else body
+    if isinstance(detail, list):  # FastAPI validation errors: [{"loc": [...], "msg": ...}]
+        parts = []
+        for item in detail:
+            if isinstance(item, dict):
+                where = ".".join(str(p) for p in item.get("loc", []) if p != "body")
+                parts.append(f"{where}: {item.get('msg', item)}" if where else str(item.get("msg")))
+            else:
+                parts.append(str(item))
+        return "; ".join(parts)
+    return str(detail)
+
+
+class ServingClient:
+    """The serving API at `base_url` (e.g. http://serving-api:8080)."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        timeout: float = 10.0,
+        predict_timeout: float | None = None,
+        feedback_timeout: float | None = None,
+        session: requests.Session | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self.predict_timeout = predict_timeout or timeout
+        # A feedback call that triggers retraining may take longer than a prediction.
+        self.feedback_timeout = feedback_timeout or timeout
+        self.session = session or requests.Session()
+
+    def _call(
+        self, method: str, path: str, *, timeout: float, json: dict | None = None
+    ) -> dict[str, Any]:
+        url = f"{self.base_url}{path}"
+        try:
+            response = self.session.request(method, url, json=json, timeout=timeout)
+        except requests.Timeout as error:
+            raise ServingTimeoutError(
+                f"The serving API at {self.base_url} did not answer {method} {path} "
+                f"within {timeout:g} s. It may be busy (retraining) or overloaded: try again."
+            ) from error
+        except requests.ConnectionError as error:
+            raise ServingUnreachableError(
+                f"The serving API at {self.base_url} is unreachable ({_reason(error)}). "
+                "Is it running? Check SERVING_URL."
+            ) from error
+        except requests.RequestException as error:
+            raise ServingUnreachableError(
+                f"Could not call the serving API at {self.base_url}: {error}"
+            ) from error
+
+        if 400 <= response.status_code < 500:
+            detail = _detail(response)
+            raise ServingRejectedError(
+                f"The serving API refused {method} {path} ({response.status_code}): {detail}",
+                response.status_code,
+                detail,
+            )
+        if response.status_code >= 500:
+            raise ServingFailedError(
+                f"The serving API failed on {method} {path} ({response.status_code}): "
+                f"{_detail(response)}",
+                response.status_code,
+            )
+        try:
+            body = response.json()
+        except ValueError as error:
+            raise ServingFailedError(
+                f"The serving API answered {method} {path} with something that is not JSON.",
+                response.status_code,
+            ) from error
+        if not isinstance(body, dict):
+            raise ServingFailedError(
+                f"The serving API answered {method} {path} with an unexpected body: {body!r:.200}",
+                response.status_code,
+            )
+        return body
+
+    def health(self) -> dict[str, Any]:
+        return self._call("GET", "/health", timeout=self.timeout)
+
+    def model(self) -> ModelInfo:
+        body = self._call("GET", "/model", timeout=self.timeout)
+        # The manifest may be the body itself or nested under "manifest".
+        manifest = body.get("manifest") if isinstance(body.get("manifest"), dict) else body
+        classes = body.get("classes", manifest.get("classes")) or []
+        version = body.get("model_version", body.get("version", manifest.get("version")))
+        try:
+            labels = [_label(c) for c in classes]
+        except TypeError:
+            labels = []
+        k = body.get("k", body.get("retrain_every_k"))
+        return ModelInfo(
+            version=version if isinstance(version, int) else None,
+            classes=labels,
+            k=k if isinstance(k, int) else None,
+            raw=body,
+        )
+
+    def predict(self, image: bytes) -> Prediction:
+        body = self._call(
+            "POST", "/predict", timeout=self.predict_timeout, json={"image": _b64(image)}
+        )
+        try:
+            return Prediction(
+                prediction=_label(body["prediction"]),
+                probabilities={str(k): float(v) for k, v in body["probabilities"].items()},
+                model_version=int(body["model_version"]),
+                prediction_id=body.get("prediction_id"),
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as error:
+            raise ServingFailedError(
+                f"Unexpected answer to POST /predict: {body!r:.300}"
+            ) from error
+
+    def feedback(
+        self,
+        image: bytes,
+        prediction: Label,
+        target: Label,
+        prediction_id: str | None = None,
+    ) -> FeedbackResult:
+        payload: dict[str, Any] = {"image": _b64(image), "prediction": prediction, "target": target}
+        if prediction_id:
+            payload["prediction_id"] = prediction_id
+        body = self._call("POST", "/feedback", timeout=self.feedback_timeout, json=payload)
+        try:
+            return FeedbackResult(
+                stored=bool(body["stored"]),
+                rows=int(body["rows"]),
+                retrained=bool(body["retrained"]),
+                model_version=int(body["model_version"]),
+            )
+        except (KeyError, TypeError, ValueError) as error:
+            raise ServingFailedError(
+                f"Unexpected answer to POST /feedback: {body!r:.300}"
+            ) from error
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def _reason(error: requests.ConnectionError) -> str:
+    """A short cause of a connection error, without urllib3's object reprs."""
+    text = str(error)
+    for marker in (
+        "Connection refused",
+        "Name or service not known",
+        "Temporary failure in name resolution",
+        "No route to host",
+        "Connection reset",
+        "Remote end closed connection",
+    ):
+        if marker in text:
+            return marker.lower()
+    return "connection failed"
