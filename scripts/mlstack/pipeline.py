@@ -94,7 +94,7 @@ def train_initial(settings: PipelineSettings) -> Manifest:
     manifest = ArtifactStore(settings.artifacts_dir).save(
         embedding,
         classifier,
-        rows={"ref": len(ref.train), "prod": 0, "total": len(ref.train)},
+        rows={"ref": len(ref.train), "prod": 0, "prod_seen": 0, "total": len(ref.train)},
         metrics={"holdout": metrics, "seconds": round(time.perf_counter() - started, 2)},
         reason="initial training",
         extra={"dataset": dataset.name, "format": vars(dataset.format)},
@@ -105,14 +105,16 @@ def train_initial(settings: PipelineSettings) -> Manifest:
 
 def read_prod_training_rows(
     path: Path, n_components: int, limit: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """The newest `limit` production rows (vectors, targets)."""
-    if limit <= 0 or not path.exists() or path.stat().st_size == 0:
-        return np.empty((0, n_components)), np.empty(0)
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """The newest `limit` production rows (vectors, targets), and how many rows the
+    file held when read."""
+    if not path.exists() or path.stat().st_size == 0:
+        return np.empty((0, n_components)), np.empty(0), 0
     columns = [*feature_columns(n_components), "target"]
     frame = pd.read_csv(path, usecols=columns, on_bad_lines="skip").dropna()
-    frame = frame.tail(limit)
-    return frame[columns[:-1]].to_numpy(dtype=np.float64), frame["target"].to_numpy()
+    seen = len(frame)
+    frame = frame.tail(limit) if limit > 0 else frame.iloc[:0]
+    return frame[columns[:-1]].to_numpy(dtype=np.float64), frame["target"].to_numpy(), seen
 
 
 def _same_label_type(targets: np.ndarray, like: np.ndarray) -> np.ndarray:
@@ -132,7 +134,9 @@ def retrain(settings: PipelineSettings, reason: str = "retraining") -> Manifest:
     ref = read_reference(settings, n)
     ref_vectors, ref_targets = ref.vectors[ref.train], ref.targets[ref.train]
     room = max(0, settings.max_training_rows - len(ref_vectors))
-    prod_vectors, prod_targets = read_prod_training_rows(settings.prod_data_path, n, room)
+    prod_vectors, prod_targets, prod_seen = read_prod_training_rows(
+        settings.prod_data_path, n, room
+    )
     prod_targets = _same_label_type(prod_targets, ref_targets)
     vectors = np.vstack([ref_vectors, prod_vectors])
     targets = np.concatenate([ref_targets, prod_targets])
@@ -142,7 +146,13 @@ def retrain(settings: PipelineSettings, reason: str = "retraining") -> Manifest:
     manifest = store.save(
         current.embedding,
         classifier,
-        rows={"ref": len(ref_vectors), "prod": len(prod_vectors), "total": len(vectors)},
+        # prod_seen: the rows prod_data.csv held, so a restart can tell a missed retraining.
+        rows={
+            "ref": len(ref_vectors),
+            "prod": len(prod_vectors),
+            "prod_seen": prod_seen,
+            "total": len(vectors),
+        },
         metrics={"holdout": metrics, "seconds": seconds},
         reason=reason,
         extra=current.manifest.extra,

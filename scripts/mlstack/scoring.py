@@ -1,0 +1,81 @@
+"""Scores for one vector at a time, without scikit-learn's per-call overhead.
+
+A served prediction is one 30-value vector. scikit-learn validates its input and
+dispatches through several layers on every call, which costs far more than the
+arithmetic for a single row; `FastScorer` keeps the fitted numbers as plain numpy
+arrays and computes the same scores as `Classifier.scores` directly. Models it does
+not know are scored through scikit-learn as before.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.preprocessing import StandardScaler
+from sklearn.svm import SVC
+
+from .training import Classifier, softmax
+
+
+class FastScorer:
+    def __init__(self, classifier: Classifier) -> None:
+        self.classifier = classifier
+        self.classes = classifier.classes
+        scaler = classifier.scaler
+        self._mean = scaler.mean_ if isinstance(scaler, StandardScaler) else None
+        self._scale = getattr(scaler, "scale_", None)
+        model = classifier.model
+        self._fast = (
+            isinstance(model, SVC)
+            and model.kernel == "rbf"
+            and model.decision_function_shape == "ovr"
+            and len(self.classes) > 2
+            and self._mean is not None
+        )
+        if self._fast:
+            self._prepare_svc(model)
+
+    def _prepare_svc(self, model: SVC) -> None:
+        n_classes = len(self.classes)
+        support = model.support_vectors_
+        self._sv = np.ascontiguousarray(support)
+        self._sv_sq = np.einsum("ij,ij->i", support, support)
+        self._gamma = float(model._gamma)
+        starts = np.concatenate([[0], np.cumsum(model.n_support_)])
+        pairs = [(i, j) for i in range(n_classes) for j in range(i + 1, n_classes)]
+        # One row per pair (i, j) of classes: libsvm's one-vs-one decision value is
+        # sum(coef * K(x, sv)) over the support vectors of i and j, plus the intercept.
+        weights = np.zeros((len(pairs), len(support)))
+        for p, (i, j) in enumerate(pairs):
+            weights[p, starts[i] : starts[i + 1]] = model.dual_coef_[
+                j - 1, starts[i] : starts[i + 1]
+            ]
+            weights[p, starts[j] : starts[j + 1]] = model.dual_coef_[i, starts[j] : starts[j + 1]]
+        self._weights = weights
+        self._intercept = np.asarray(model.intercept_, dtype=np.float64)
+        self._first = np.array([i for i, _ in pairs])
+        self._second = np.array([j for _, j in pairs])
+        self._n_classes = n_classes
+
+    def _svc_ovr(self, x: np.ndarray) -> np.ndarray:
+        distances = self._sv_sq - 2.0 * (self._sv @ x) + x @ x
+        kernel = np.exp(-self._gamma * distances)
+        ovo = self._weights @ kernel + self._intercept
+        # scikit-learn's one-vs-rest shape: votes plus confidences squashed into (-1/3, 1/3).
+        n = self._n_classes
+        first_wins = ovo > 0
+        votes = np.bincount(self._first[first_wins], minlength=n) + np.bincount(
+            self._second[~first_wins], minlength=n
+        )
+        confidence = np.bincount(self._first, weights=ovo, minlength=n) - np.bincount(
+            self._second, weights=ovo, minlength=n
+        )
+        return votes + confidence / (3.0 * (np.abs(confidence) + 1.0))
+
+    def scores(self, vector: np.ndarray) -> np.ndarray:
+        """Class scores (summing to 1) of one (n_components,) vector."""
+        if not self._fast:
+            return self.classifier.scores(vector[None])[0]
+        x = vector - self._mean
+        if self._scale is not None:
+            x = x / self._scale
+        return softmax(self._svc_ovr(x)[None])[0]

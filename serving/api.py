@@ -1,0 +1,94 @@
+"""The serving API: FastAPI app `app`, run with `uvicorn api:app` from serving/.
+
+At start (lifespan) it makes sure ref_data.csv and the artifacts exist (a fresh
+clone builds them, once, even with several workers), loads the model into one
+holder, and repairs prod_data.csv if a crash left a torn last line.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from config import ServingSettings, get_settings
+from fastapi import FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
+from filelock import FileLock
+from holder import ModelHolder, Retrainer, Services
+from inputs import InputError
+from limits import BodySizeLimit
+from mlstack.artifacts import ArtifactStore
+from mlstack.logs import setup_logging
+from mlstack.pipeline import bootstrap
+from mlstack.prod_store import ProdDataStore
+from routers import feedback, health, predict
+from starlette.middleware.trustedhost import TrustedHostMiddleware
+
+log = logging.getLogger("serving")
+
+
+def start_services(settings: ServingSettings) -> Services:
+    """Bootstrap if needed, load the model, open the stores."""
+    Path(settings.artifacts_dir).mkdir(parents=True, exist_ok=True)
+    # Several workers start at once: one builds, the others wait and find it built.
+    with FileLock(str(Path(settings.artifacts_dir) / ".bootstrap.lock")):
+        bootstrap(settings)
+    holder = ModelHolder(ArtifactStore(settings.artifacts_dir))
+    model = holder.load()
+    prod = ProdDataStore(settings.prod_data_path, model.artifacts.embedding.n_components)
+    services = Services(settings, holder, prod, Retrainer(settings, holder))
+    log.info(
+        "serving model version %d; prod_data.csv has %d rows; retraining every %d rows",
+        model.version,
+        prod.rows(),
+        settings.retrain_every_k,
+    )
+    services.retrainer.catch_up(prod)
+    return services
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    setup_logging()
+    services = start_services(get_settings())
+    app.state.services = services
+    yield
+    services.retrainer.shutdown()
+
+
+def create_app(settings: ServingSettings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    app = FastAPI(
+        title="Digits classifier: serving API",
+        description=(
+            "Predicts the label of an image and takes feedback (the true label), which is "
+            "stored in prod_data.csv; every RETRAIN_EVERY_K feedback rows the model is "
+            "retrained on reference + production data and swapped in."
+        ),
+        version="1.0.0",
+        lifespan=lifespan,
+    )
+    app.include_router(predict.router)
+    app.include_router(feedback.router)
+    app.include_router(health.router)
+
+    @app.exception_handler(InputError)
+    async def input_error(_: Request, exc: InputError) -> JSONResponse:
+        return JSONResponse(status_code=exc.status, content={"detail": exc.message})
+
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=settings.allowed_hosts)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type"],
+        )
+    return app
+
+
+app = create_app()

@@ -1,0 +1,59 @@
+"""From a request's fields to what the model takes, or a 4xx that says what is wrong."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+import numpy as np
+from config import ServingSettings
+from holder import LoadedModel
+from mlstack.preprocessing import ImageError, bytes_to_format
+
+
+class InputError(Exception):
+    """A client error: answered with `status` and `message`, and nothing is written."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def decode_base64(text: str, settings: ServingSettings) -> bytes:
+    # Length first: decoding a huge string only to refuse it would cost memory.
+    if len(text) > settings.max_upload_bytes * 4 // 3 + 4:
+        raise InputError(413, f"the image is over the limit of {settings.max_upload_bytes} bytes")
+    try:
+        data = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise InputError(
+            400, "`image` is not valid base64 (the image file's bytes, encoded)"
+        ) from None
+    if not data:
+        raise InputError(400, "`image` is empty")
+    return data
+
+
+def embed(data: bytes, model: LoadedModel, settings: ServingSettings) -> np.ndarray:
+    """Image bytes -> the model's vector, by the same code that built ref_data.csv."""
+    embedding = model.artifacts.embedding
+    try:
+        grid = bytes_to_format(
+            data,
+            embedding.format,
+            max_bytes=settings.max_upload_bytes,
+            max_pixels=settings.max_image_pixels,
+        )
+    except ImageError as exc:
+        raise InputError(422, f"`image`: {exc}") from None
+    if not grid.any():
+        raise InputError(422, "`image`: no strokes found (a blank or uniform image)")
+    return embedding.transform(grid[None])[0]
+
+
+def known_label(value: int | str, model: LoadedModel, field: str) -> int | str:
+    label = model.label(value)
+    if label is None:
+        raise InputError(422, f"`{field}`: unknown label {value!r}; the labels are {model.classes}")
+    return label

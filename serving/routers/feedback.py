@@ -1,0 +1,76 @@
+"""POST /feedback: the true label of an image, stored in prod_data.csv; every k rows
+the model is retrained on reference + production data."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+
+from deps import ServicesDep, require_token
+from fastapi import APIRouter, Depends
+from holder import Services
+from inputs import decode_base64, embed, known_label
+from mlstack.artifacts import now_utc
+from schemas import FeedbackRequest, FeedbackResponse
+from starlette.concurrency import run_in_threadpool
+
+log = logging.getLogger("serving")
+router = APIRouter(tags=["model"])
+
+
+def store_feedback(body: FeedbackRequest, services: Services) -> tuple[int, int]:
+    """Validate everything, then append one row; returns (rows, model version)."""
+    model = services.holder.model
+    target = known_label(body.target, model, "target")
+    prediction = known_label(body.prediction, model, "prediction")
+    vector = embed(decode_base64(body.image, services.settings), model, services.settings)
+    rows = services.prod.append(
+        vector,
+        target,
+        prediction,
+        timestamp=now_utc(),
+        model_version=model.version,
+        prediction_id=body.prediction_id or uuid.uuid4().hex,
+    )
+    return rows, model.version
+
+
+@router.post(
+    "/feedback",
+    response_model=FeedbackResponse,
+    dependencies=[Depends(require_token)],
+    responses={
+        400: {"description": "not base64"},
+        401: {"description": "API_TOKEN is set and the request does not carry it"},
+        413: {"description": "too large"},
+    },
+)
+async def feedback(body: FeedbackRequest, services: ServicesDep) -> FeedbackResponse:
+    """Store the true label of an image; every RETRAIN_EVERY_K rows, retrain."""
+    rows, version = await run_in_threadpool(store_feedback, body, services)
+    if rows % services.settings.retrain_every_k:
+        return FeedbackResponse(
+            stored=True, rows=rows, retrained=False, retraining="none", model_version=version
+        )
+    job = asyncio.wrap_future(services.retrainer.submit(rows))
+    try:
+        # shield: a timeout (or a client gone) leaves the retraining running.
+        result = await asyncio.wait_for(
+            asyncio.shield(job), timeout=services.settings.retrain_wait_seconds or None
+        )
+    except TimeoutError:
+        return FeedbackResponse(
+            stored=True, rows=rows, retrained=False, retraining="running", model_version=version
+        )
+    except Exception:  # logged by the retrainer; the row is stored all the same
+        return FeedbackResponse(
+            stored=True, rows=rows, retrained=False, retraining="failed", model_version=version
+        )
+    return FeedbackResponse(
+        stored=True,
+        rows=rows,
+        retrained=True,
+        retraining="done",
+        model_version=result.manifest.version if result else services.holder.model.version,
+    )

@@ -1,0 +1,30 @@
+"""GET /health and GET /model."""
+
+from __future__ import annotations
+
+from deps import ServicesDep
+from fastapi import APIRouter
+from schemas import HealthResponse, ModelResponse
+from starlette.concurrency import run_in_threadpool
+
+router = APIRouter(tags=["service"])
+
+
+@router.get("/health", response_model=HealthResponse)
+async def health(services: ServicesDep) -> HealthResponse:
+    """200 once the model is loaded (the lifespan loads it before serving)."""
+    return HealthResponse(status="ok", model_version=services.holder.model.version)
+
+
+@router.get("/model", response_model=ModelResponse)
+async def model_info(services: ServicesDep) -> ModelResponse:
+    """The manifest of the model in use, k, and the history of versions."""
+    model = services.holder.model
+    history = await run_in_threadpool(services.holder.store.history)
+    return ModelResponse(
+        manifest=model.artifacts.manifest.to_dict(),
+        retrain_every_k=services.settings.retrain_every_k,
+        prod_rows=await run_in_threadpool(services.prod.rows),
+        retraining=services.retrainer.busy,
+        history=history,
+    )

@@ -1,0 +1,78 @@
+"""Request and response bodies of the serving API (the contract in DESIGN.md)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, StringConstraints
+
+# A label as the data set names it: an integer for digits, a folder name otherwise.
+# Strict: `true` or `7.5` are refused rather than read as 1 or 7.
+Label = StrictInt | Annotated[StrictStr, StringConstraints(min_length=1, max_length=100)]
+
+# A real sample (a held-out 3 in the data set's own 8x8 format), so that
+# "Try it out" in /docs works as it is.
+EXAMPLE_IMAGE = (
+    "iVBORw0KGgoAAAANSUhEUgAAAAgAAAAICAAAAADhZOFXAAAAQklEQVR4nC3IQRGAIAAAsJ1nEBtYgQhEIAoNiEIE"
+    "IkgDaYAN8KG/3VDWlUCKawF5Rjb0Z3yjzONXbXZCOEOHerfMC4UmEWmxfDdfAAAAAElFTkSuQmCC"
+)
+
+
+class PredictRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"image": EXAMPLE_IMAGE}]}
+    )
+
+    image: str = Field(
+        min_length=1,
+        description="The image file's bytes (PNG, JPEG, ...), base64-encoded",
+    )
+
+
+class PredictResponse(BaseModel):
+    prediction: Label
+    probabilities: dict[str, float] = Field(description="Class -> score; they sum to 1")
+    model_version: int
+    prediction_id: str = Field(description="Pass it back with /feedback to link the two")
+
+
+class FeedbackRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"image": EXAMPLE_IMAGE, "prediction": 3, "target": 3}]},
+    )
+
+    image: str = Field(min_length=1, description="The same image as sent to /predict, base64")
+    prediction: Label = Field(description="The prediction the user was shown")
+    target: Label = Field(description="The true label")
+    prediction_id: str | None = Field(
+        default=None,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9_-]+$",
+        description="The prediction_id /predict answered, if known",
+    )
+
+
+class FeedbackResponse(BaseModel):
+    stored: bool
+    rows: int = Field(description="Rows in prod_data.csv after this one")
+    retrained: bool = Field(description="Whether this row triggered a retraining that finished")
+    retraining: str = Field(
+        description="'none' (no retraining due), 'done', 'running' (still training after "
+        "RETRAIN_WAIT_SECONDS; the new version is served as soon as it is written) or "
+        "'failed' (the previous model stays; the row is stored)"
+    )
+    model_version: int
+
+
+class HealthResponse(BaseModel):
+    status: str
+    model_version: int
+
+
+class ModelResponse(BaseModel):
+    manifest: dict[str, Any]
+    retrain_every_k: int
+    prod_rows: int
+    retraining: bool = Field(description="A retraining is running in this worker")
+    history: list[dict[str, Any]]
