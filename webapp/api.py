@@ -101,8 +101,11 @@ def do_predict(client: ServingClient, image: bytes, digest: str) -> None:
         refresh_model(client)  # the API retrained since we last asked
 
 
-def do_feedback(client: ServingClient, image: bytes, digest: str, target: Label) -> None:
+def do_feedback(client: ServingClient, image: bytes, digest: str, target_key: str) -> None:
+    """The Send feedback button's callback: it runs before the page is drawn again,
+    so the page (button state, sidebar version) shows its outcome at once."""
     prediction: Prediction = st.session_state.prediction["result"]
+    target: Label = st.session_state[target_key]
     try:
         result = client.feedback(image, prediction.prediction, target, prediction.prediction_id)
     except ServingError as error:
@@ -137,6 +140,8 @@ def sidebar(settings: WebappSettings, client: ServingClient) -> None:
                 st.write("Labels: " + ", ".join(str(c) for c in model.classes))
             if model.k:
                 st.write(f"Retrains every {model.k} feedback rows.")
+            if model.prod_rows is not None:
+                st.write(f"Feedback rows stored: {model.prod_rows}")
 
 
 def image_input(settings: WebappSettings) -> tuple[bytes | None, str]:
@@ -162,16 +167,18 @@ def image_input(settings: WebappSettings) -> tuple[bytes | None, str]:
             "first start (data/samples/); set SAMPLES_DIR to their folder."
         )
         return None, ""
-    sample = st.selectbox(
+    by_name = {s.path.name: s for s in samples}
+    name = st.selectbox(
         "A held-out test image (its true label is in its name)",
-        samples,
-        format_func=lambda s: s.title,
+        list(by_name),
+        format_func=lambda n: by_name[n].title if n in by_name else n,
         key="sample",
     )
+    path = by_name[name].path
     try:
-        return sample.path.read_bytes(), sample.path.name
+        return path.read_bytes(), path.name
     except OSError as error:
-        st.error(f"Cannot read {sample.path}: {error}")
+        st.error(f"Cannot read {path}: {error}")
         return None, ""
 
 
@@ -216,18 +223,22 @@ def feedback_form(client: ServingClient, image: bytes, digest: str) -> None:
     labels = label_options(st.session_state.model, prediction)
     st.subheader("Was it right? Give the true label")
     index = labels.index(prediction.prediction) if prediction.prediction in labels else 0
-    target = st.selectbox(
-        "True label", labels, index=index, key=f"target_{digest}_{prediction.prediction_id}"
-    )
+    target_key = f"target_{digest}_{prediction.prediction_id}"
+    st.selectbox("True label", labels, index=index, key=target_key)
     sent = st.session_state.feedback
     already = (
         sent is not None
         and sent["digest"] == digest
         and sent["prediction_id"] == prediction.prediction_id
     )
-    if st.button("Send feedback", key="feedback_button", disabled=already, type="primary"):
-        do_feedback(client, image, digest, target)
-        sent = st.session_state.feedback
+    st.button(
+        "Send feedback",
+        key="feedback_button",
+        disabled=already,
+        type="primary",
+        on_click=do_feedback,
+        args=(client, image, digest, target_key),
+    )
     if st.session_state.feedback_error:
         st.error(st.session_state.feedback_error)
     if sent is not None and sent["digest"] == digest:
@@ -240,6 +251,16 @@ def feedback_form(client: ServingClient, image: bytes, digest: str) -> None:
             st.warning("The serving API did not store this feedback.")
         if result.retrained:
             st.success(f"The model was retrained: now version {result.model_version}.")
+        elif result.retraining == "running":
+            st.info(
+                f"Retraining started and is still running; version {result.model_version} "
+                "answers until the new one is written (Refresh model info to see it)."
+            )
+        elif result.retraining == "failed":
+            st.warning(
+                f"Retraining failed; version {result.model_version} stays in use. "
+                "The row is stored all the same."
+            )
         else:
             st.info(f"Not retrained this time: model version {result.model_version}.")
 
@@ -251,12 +272,11 @@ def main() -> None:
         settings.serving_url,
         timeout=settings.request_timeout,
         feedback_timeout=settings.feedback_timeout,
+        token=settings.api_token.get_secret_value() if settings.api_token else None,
     )
     init_state()
     if not st.session_state.model_checked:
         refresh_model(client)
-    sidebar(settings, client)
-
     st.title("Digit classifier")
     st.write(
         "Upload a picture of a handwritten digit, draw one, or pick a test image; "
@@ -288,6 +308,8 @@ def main() -> None:
             st.info("The image changed: press Predict for its label.")
         elif not image:
             st.info("Choose an image on the left, then press Predict.")
+    # Drawn last: it shows the model version after this run's predict or feedback.
+    sidebar(settings, client)
 
 
 main()

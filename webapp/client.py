@@ -59,6 +59,8 @@ class FeedbackResult:
     rows: int
     retrained: bool
     model_version: int
+    # "none", "done", "running" (still training when the API answered) or "failed"
+    retraining: str = "none"
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,7 @@ class ModelInfo:
     version: int | None
     classes: list[Label]
     k: int | None
+    prod_rows: int | None = None
     raw: dict[str, Any] = field(default_factory=dict)
 
 
@@ -107,6 +110,7 @@ class ServingClient:
         base_url: str,
         *,
         timeout: float = 10.0,
+        token: str | None = None,
         predict_timeout: float | None = None,
         feedback_timeout: float | None = None,
         session: requests.Session | None = None,
@@ -117,6 +121,8 @@ class ServingClient:
         # A feedback call that triggers retraining may take longer than a prediction.
         self.feedback_timeout = feedback_timeout or timeout
         self.session = session or requests.Session()
+        if token:  # the API's API_TOKEN: /feedback needs it when the API sets one
+            self.session.headers["Authorization"] = f"Bearer {token}"
 
     def _call(
         self, method: str, path: str, *, timeout: float, json: dict | None = None
@@ -141,8 +147,9 @@ class ServingClient:
 
         if 400 <= response.status_code < 500:
             detail = _detail(response)
+            hint = " Set API_TOKEN for the web app too." if response.status_code == 401 else ""
             raise ServingRejectedError(
-                f"The serving API refused {method} {path} ({response.status_code}): {detail}",
+                f"The serving API refused {method} {path} ({response.status_code}): {detail}{hint}",
                 response.status_code,
                 detail,
             )
@@ -179,11 +186,13 @@ class ServingClient:
             labels = [_label(c) for c in classes]
         except TypeError:
             labels = []
-        k = body.get("k", body.get("retrain_every_k"))
+        k = body.get("retrain_every_k", body.get("k"))
+        rows = body.get("prod_rows")
         return ModelInfo(
             version=version if isinstance(version, int) else None,
             classes=labels,
             k=k if isinstance(k, int) else None,
+            prod_rows=rows if isinstance(rows, int) else None,
             raw=body,
         )
 
@@ -220,6 +229,7 @@ class ServingClient:
                 rows=int(body["rows"]),
                 retrained=bool(body["retrained"]),
                 model_version=int(body["model_version"]),
+                retraining=str(body.get("retraining") or ("done" if body["retrained"] else "none")),
             )
         except (KeyError, TypeError, ValueError) as error:
             raise ServingFailedError(

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # webapp/webapp_config.py -> the repository root (/app in the image)
@@ -31,6 +31,14 @@ class WebappSettings(BaseSettings):
     # A feedback that completes k rows retrains the model before it answers.
     feedback_timeout: float = Field(default=120.0, gt=0, description="Seconds for /feedback")
     max_upload_mb: int = Field(default=10, ge=1, description="Largest upload the page accepts")
+    api_token: SecretStr | None = Field(
+        default=None, description="The serving API's API_TOKEN, when it sets one"
+    )
+
+    @field_validator("api_token", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        return None if value in ("", None) else value
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,53 @@
+"""Fixtures of the web app's tests: the page's modules on sys.path, a contract
+server on a free port, a URL where nothing listens, and small images."""
+
+from __future__ import annotations
+
+import io
+import socket
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from PIL import Image, ImageDraw
+
+from tests.webapp.contract_server import ContractServer, running
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+WEBAPP = REPO_ROOT / "webapp"
+APP = WEBAPP / "api.py"
+
+# streamlit run puts the script's folder on sys.path; the tests import its modules the same way.
+if str(WEBAPP) not in sys.path:
+    sys.path.insert(0, str(WEBAPP))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def digit_png(size: int = 64, text_offset: int = 0) -> bytes:
+    """A dark stroke on white, like a photo of a digit (a rough 7)."""
+    image = Image.new("L", (size, size), 255)
+    draw = ImageDraw.Draw(image)
+    w = max(2, size // 10)
+    draw.line([(size * 0.2, size * 0.2), (size * 0.8, size * 0.2)], fill=0, width=w)
+    draw.line([(size * 0.8, size * 0.2), (size * 0.4 + text_offset, size * 0.85)], fill=0, width=w)
+    out = io.BytesIO()
+    image.save(out, format="PNG")
+    return out.getvalue()
+
+
+@pytest.fixture
+def contract() -> Iterator[ContractServer]:
+    with running(ContractServer()) as server:
+        yield server
+
+
+@pytest.fixture
+def dead_url() -> str:
+    """A loopback URL where nothing listens (connection refused)."""
+    return f"http://127.0.0.1:{free_port()}"
