@@ -53,7 +53,7 @@ def start_services(settings: ServingSettings) -> Services:
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     setup_logging()
-    services = start_services(get_settings())
+    services = start_services(app.state.settings)
     app.state.services = services
     yield
     services.retrainer.shutdown()
@@ -71,6 +71,7 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:
         version="1.0.0",
         lifespan=lifespan,
     )
+    app.state.settings = settings
     app.include_router(predict.router)
     app.include_router(feedback.router)
     app.include_router(health.router)

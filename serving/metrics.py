@@ -242,8 +242,10 @@ def render() -> tuple[bytes, str]:
 
 
 @atexit.register
-def _forget_this_worker() -> None:
-    # Live gauges (in-progress requests, model version) must not count a dead worker.
+def forget_this_worker() -> None:
+    """Remove this process's live gauges (in-progress requests, model version), so
+    that they stop counting once it ends. Called when the app's lifespan ends (uvicorn
+    ends a worker on SIGTERM by raising the signal again, which skips atexit) and at exit."""
     multiprocess.mark_process_dead(os.getpid(), str(MULTIPROC_DIR))
 
 
@@ -271,7 +273,19 @@ class PrometheusMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
+    @staticmethod
+    def _on_shutdown(send: Send) -> Send:
+        async def send_wrapper(message: Message) -> None:
+            if message["type"] in ("lifespan.shutdown.complete", "lifespan.shutdown.failed"):
+                forget_this_worker()
+            await send(message)
+
+        return send_wrapper
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self.app(scope, receive, self._on_shutdown(send))
+            return
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return

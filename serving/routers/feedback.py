@@ -57,7 +57,7 @@ async def feedback(body: FeedbackRequest, services: ServicesDep) -> FeedbackResp
     try:
         # shield: a timeout (or a client gone) leaves the retraining running.
         result = await asyncio.wait_for(
-            asyncio.shield(job), timeout=services.settings.retrain_wait_seconds or None
+            asyncio.shield(job), timeout=services.settings.retrain_wait_seconds
         )
     except TimeoutError:
         return FeedbackResponse(

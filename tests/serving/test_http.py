@@ -1,0 +1,177 @@
+"""The serving API as it runs in production: a real uvicorn process (one or two
+workers) on loopback, driven over HTTP."""
+
+from __future__ import annotations
+
+import csv
+import signal
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pandas as pd
+import pytest
+from mlstack.artifacts import ArtifactStore
+from mlstack.prod_store import ProdDataStore, prod_columns
+from mlstack.settings import PipelineSettings
+
+from tests.serving.conftest import b64, sample_images
+
+pytestmark = pytest.mark.timeout(300)
+
+
+def feedback_body(label: int, data: bytes) -> dict:
+    return {"image": b64(data), "prediction": label, "target": label}
+
+
+def read_prod(settings: PipelineSettings) -> list[list[str]]:
+    with open(settings.prod_data_path, newline="") as handle:
+        return list(csv.reader(handle))
+
+
+def test_kth_feedback_is_served_by_every_worker(project: PipelineSettings, serve) -> None:
+    server = serve(project, workers=2, k=4)
+    label, data = sample_images(project)[11]
+    answers = [
+        httpx.post(f"{server.url}/feedback", json=feedback_body(label, data), timeout=60).json()
+        for _ in range(4)
+    ]
+    assert [a["retrained"] for a in answers] == [False, False, False, True]
+    assert answers[-1]["model_version"] == 2
+    # A fresh connection per request: both workers answer; each must serve version 2.
+    versions = {
+        httpx.post(f"{server.url}/predict", json={"image": b64(data)}, timeout=30).json()[
+            "model_version"
+        ]
+        for _ in range(30)
+    }
+    assert versions == {2}
+    assert (project.artifacts_dir / "model.pkl").resolve().parent.name == "000002"
+
+
+def test_concurrent_feedback_with_two_workers_loses_no_row(
+    project: PipelineSettings, serve
+) -> None:
+    k, clients, per_client = 10, 12, 10
+    server = serve(project, workers=2, k=k)
+    samples = sample_images(project)
+
+    def post_many(client_id: int) -> list[int]:
+        statuses = []
+        with httpx.Client(base_url=server.url, timeout=120) as client:
+            for i in range(per_client):
+                label, data = samples[(client_id * per_client + i) % len(samples)]
+                answer = client.post("/feedback", json=feedback_body(label, data))
+                statuses.append(answer.status_code)
+                # Bad input mixed in: refused, and nothing written.
+                bad = client.post("/feedback", json={**feedback_body(label, data), "target": 99})
+                statuses.append(bad.status_code)
+        return statuses
+
+    with ThreadPoolExecutor(clients) as pool:
+        statuses = [s for batch in pool.map(post_many, range(clients)) for s in batch]
+    accepted = statuses.count(200)
+    assert accepted == clients * per_client
+    assert statuses.count(422) == clients * per_client
+    assert not [s for s in statuses if s >= 500]
+
+    rows = read_prod(project)
+    header, body = rows[0], rows[1:]
+    assert header == prod_columns(len(header) - 5)
+    assert len(body) == accepted
+    assert all(len(row) == len(header) for row in body)
+    assert len({row[-1] for row in body}) == accepted  # every prediction_id once
+    assert ProdDataStore(project.prod_data_path, len(header) - 5).rows() == accepted
+
+    # Every k rows exactly one retraining, across both workers, one at a time.
+    store = ArtifactStore(project.artifacts_dir)
+    deadline = time.monotonic() + 120
+    while store.current_version() != 1 + accepted // k and time.monotonic() < deadline:
+        time.sleep(0.2)
+    history = store.history()
+    assert [h["version"] for h in history] == list(range(1, 2 + accepted // k))
+    # Triggers from two workers may take the retraining lock in either order.
+    assert sorted((h["reason"] for h in history[1:]), key=lambda r: int(r.split()[0])) == [
+        f"{n} feedback rows" for n in range(k, accepted + 1, k)
+    ]
+    for h in history[1:]:  # each retraining saw at least the rows that triggered it
+        assert h["rows"]["prod_seen"] >= int(h["reason"].split()[0])
+
+
+def fill_prod(settings: PipelineSettings, rows: int) -> None:
+    """Plausible production rows (reference vectors plus noise), written as the store would."""
+    ref = pd.read_csv(settings.ref_data_path)
+    n = len(ref.columns) - 1
+    rng = np.random.default_rng(0)
+    picked = ref.sample(rows, replace=True, random_state=0).reset_index(drop=True)
+    frame = picked.iloc[:, :n] + rng.normal(0, 0.3, (rows, n))
+    frame["target"] = picked["target"]
+    frame["prediction"] = picked["target"]
+    frame["timestamp"] = "2026-01-01T00:00:00+00:00"
+    frame["model_version"] = 1
+    frame["prediction_id"] = [f"seed{i}" for i in range(rows)]
+    frame.columns = prod_columns(n)
+    frame.to_csv(settings.prod_data_path, index=False)
+
+
+def wait_for_log(server, words: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while words not in server.log():
+        assert time.monotonic() < deadline, f"never logged {words!r}:\n{server.log()}"
+        time.sleep(0.05)
+
+
+def test_sigkill_during_a_retrain_loses_nothing(project: PipelineSettings, serve) -> None:
+    k = 20_000
+    fill_prod(project, k - 1)  # the next feedback triggers a retraining on ~20k rows
+    server = serve(project, workers=1, k=k, RETRAIN_WAIT_SECONDS="0")
+    label, data = sample_images(project)[5]
+    answer = httpx.post(f"{server.url}/feedback", json=feedback_body(label, data), timeout=60)
+    assert answer.json() == {
+        "stored": True,
+        "rows": k,
+        "retrained": False,
+        "retraining": "running",
+        "model_version": 1,
+    }
+    wait_for_log(server, f"retraining: prod_data.csv reached {k} rows")
+    time.sleep(0.3)
+    server.kill(signal.SIGKILL)
+
+    store = ArtifactStore(project.artifacts_dir)
+    assert store.current_version() == 1, "the retraining finished before the kill: test is void"
+    assert store.load().version == 1  # a complete, verified set
+    assert ProdDataStore(project.prod_data_path, 30).rows() == k
+
+    # Restart: the missed retraining is caught up, the row is there, no staging left.
+    server.start()
+    wait_for_log(server, f"the retraining due at {k} rows did not happen")
+    deadline = time.monotonic() + 120
+    while httpx.get(f"{server.url}/model", timeout=10).json()["manifest"]["version"] != 2:
+        assert time.monotonic() < deadline, server.log()
+        time.sleep(0.5)
+    assert store.load().manifest.rows["prod_seen"] == k
+    assert not list((project.artifacts_dir / "versions").glob(".tmp-*"))
+    rows = read_prod(project)
+    assert len(rows) == k + 1
+    assert not rows[-1][-1].startswith("seed")  # the accepted row survived
+
+
+def test_a_torn_last_line_is_repaired_at_start(project: PipelineSettings, serve) -> None:
+    label, data = sample_images(project)[2]
+    server = serve(project, workers=1, k=50)
+    for _ in range(3):
+        httpx.post(f"{server.url}/feedback", json=feedback_body(label, data), timeout=30)
+    server.kill(signal.SIGKILL)
+    path: Path = project.prod_data_path
+    with open(path, "ab") as handle:  # what a crash in the middle of a write would leave
+        handle.write(b"0.123,0.456,0.7")
+    server.start()
+    assert "cut a torn last line" in server.log()
+    answer = httpx.post(f"{server.url}/feedback", json=feedback_body(label, data), timeout=30)
+    assert answer.json()["rows"] == 4
+    rows = read_prod(project)
+    assert len(rows) == 5
+    assert all(len(row) == len(rows[0]) for row in rows)
