@@ -9,6 +9,7 @@ call to the API goes through client.py, whose errors are shown as messages.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import sys
 from pathlib import Path
@@ -71,6 +72,7 @@ def init_state() -> None:
         "predict_error": None,
         "feedback": None,  # {"digest": str, "prediction_id": str|None, "result": FeedbackResult}
         "feedback_error": None,
+        "canvas_round": 0,  # bumped to clear the drawing
     }
     for key, value in defaults.items():
         st.session_state.setdefault(key, value)
@@ -118,8 +120,11 @@ def do_feedback(client: ServingClient, image: bytes, digest: str, target_key: st
         "result": result,
     }
     st.session_state.feedback_error = None
-    if result.retrained:
+    model: ModelInfo | None = st.session_state.model
+    if result.retrained or model is None:
         refresh_model(client)
+    else:
+        st.session_state.model = dataclasses.replace(model, prod_rows=result.rows)
 
 
 # ---------------------------------------------------------------- page parts
@@ -182,8 +187,13 @@ def image_input(settings: WebappSettings) -> tuple[bytes | None, str]:
         return None, ""
 
 
+def clear_canvas() -> None:
+    # A new key is a new, empty canvas component.
+    st.session_state.canvas_round += 1
+
+
 def drawn_image() -> bytes | None:
-    st.caption("Draw one digit with the mouse, large and centred; the bin icon clears it.")
+    st.caption("Draw one digit with the mouse, large and centred.")
     try:
         from streamlit_drawable_canvas import st_canvas
 
@@ -195,12 +205,14 @@ def drawn_image() -> bytes | None:
             width=CANVAS_SIZE,
             drawing_mode="freedraw",
             return_image_data=True,
-            key="canvas",
+            key=f"canvas_{st.session_state.canvas_round}",
         )
-        return canvas_to_png(result.image_data)
+        drawing = canvas_to_png(result.image_data)
     except Exception as error:  # a front-end component that fails must not break the page
         st.error(f"The drawing canvas is not available: {error}")
         return None
+    st.button("Clear the drawing", key="clear_canvas", on_click=clear_canvas)
+    return drawing
 
 
 def show_prediction(prediction: Prediction, labels: list[Label]) -> None:
@@ -208,7 +220,7 @@ def show_prediction(prediction: Prediction, labels: list[Label]) -> None:
     left.metric("Predicted label", str(prediction.prediction))
     left.caption(f"Model version {prediction.model_version}")
     if prediction.prediction_id:
-        left.caption(f"Prediction id `{prediction.prediction_id}`")
+        left.caption(f"Prediction id {prediction.prediction_id}")
     with right:
         st.bar_chart(
             probability_frame(prediction, labels),
@@ -221,7 +233,7 @@ def show_prediction(prediction: Prediction, labels: list[Label]) -> None:
 def feedback_form(client: ServingClient, image: bytes, digest: str) -> None:
     prediction: Prediction = st.session_state.prediction["result"]
     labels = label_options(st.session_state.model, prediction)
-    st.subheader("Was it right? Give the true label")
+    st.subheader("Was it right?")
     index = labels.index(prediction.prediction) if prediction.prediction in labels else 0
     target_key = f"target_{digest}_{prediction.prediction_id}"
     st.selectbox("True label", labels, index=index, key=target_key)

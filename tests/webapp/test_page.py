@@ -92,10 +92,11 @@ def test_upload_predict_and_feedback_round_trip(page: Page, contract: ContractSe
     (feedback,) = sent(contract, "/feedback")
     assert (feedback["prediction"], feedback["target"]) == (7, 9)
     # The id /predict answered, as the page shows it.
-    assert f"Prediction id `{feedback['prediction_id']}`" in texts(at.caption)
+    assert f"Prediction id {feedback['prediction_id']}" in texts(at.caption)
     assert base64.b64decode(feedback["image"]) == image
     assert any("true label 9" in s and "holds 1 rows" in s for s in texts(at.success))
     assert any("Not retrained" in s and "version 1" in s for s in texts(at.info))
+    assert "Feedback rows stored: 1" in texts(at.sidebar.markdown)
     # One feedback per prediction: the button waits for the next Predict.
     assert at.button(key="feedback_button").disabled
 
@@ -267,3 +268,6 @@ def test_the_draw_tab_renders_the_canvas(page: Page, contract: ContractServer) -
     assert not at.exception
     assert not at.main.error
     assert at.button(key="predict_button").disabled  # an empty canvas is no image
+    at.button(key="clear_canvas").click().run()
+    assert not at.exception
+    assert at.session_state["canvas_round"] == 1
