@@ -239,12 +239,17 @@ class ArtifactStore:
 
     def clean_staging(self) -> int:
         """Remove folders a crash left half-written; returns how many."""
+        if not self.root.is_dir():
+            return 0
         count = 0
-        for pattern in (".tmp-*",):
-            for path in self.versions_dir.glob(pattern) if self.versions_dir.is_dir() else []:
-                shutil.rmtree(path, ignore_errors=True)
+        # Under the write lock: another process's save() in progress holds it, so
+        # only what a crashed writer left is removed, never a folder being written.
+        with self._lock:
+            for pattern in (".tmp-*",):
+                for path in self.versions_dir.glob(pattern) if self.versions_dir.is_dir() else []:
+                    shutil.rmtree(path, ignore_errors=True)
+                    count += 1
+            for path in self.root.glob(".current-*"):
+                path.unlink(missing_ok=True)
                 count += 1
-        for path in self.root.glob(".current-*"):
-            path.unlink(missing_ok=True)
-            count += 1
         return count
