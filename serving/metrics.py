@@ -260,18 +260,28 @@ UNMATCHED = "unmatched"
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
-def _route_of(scope: Scope) -> str:
-    """The route template ('/items/{id}'), so that labels stay few; set by the router."""
-    route = scope.get("route")
-    path = getattr(route, "path", None)
-    return path if isinstance(path, str) and path else UNMATCHED
+def _route_of(scope: Scope, request: Scope, routes: Callable[[], list] | None) -> str:
+    """The route template ('/items/{id}'), so that labels stay few. The router puts the
+    route it chose in the scope for FastAPI's own routes; others (add_route, mounts)
+    are matched here against the app's routes, with the request's original scope."""
+    path = getattr(scope.get("route"), "path", None)
+    if isinstance(path, str) and path:
+        return path
+    from starlette.routing import Match
+
+    for route in routes() if routes is not None else ():
+        path = getattr(route, "path", None)
+        if isinstance(path, str) and path and route.matches(request)[0] is not Match.NONE:
+            return path
+    return UNMATCHED
 
 
 class PrometheusMiddleware:
     """Pure ASGI middleware: counts and times every HTTP request by route and status."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, routes: Callable[[], list] | None = None) -> None:
         self.app = app
+        self.routes = routes
 
     @staticmethod
     def _on_shutdown(send: Send) -> Send:
@@ -291,6 +301,7 @@ class PrometheusMiddleware:
             return
         method = scope.get("method", "GET")
         method = method if method in METHODS else "OTHER"  # any token is a valid method
+        request = dict(scope)  # the router rewrites the scope; matching needs the original
         started = time.perf_counter()
         status = 500
         finished = False
@@ -302,7 +313,7 @@ class PrometheusMiddleware:
             if finished:
                 return
             finished = True
-            route = _route_of(scope)
+            route = _route_of(scope, request, self.routes)
             labels = {"method": method, "route": route, "status": str(status)}
             REQUESTS.labels(**labels).inc()
             LATENCY.labels(**labels).observe(time.perf_counter() - started)
@@ -330,7 +341,7 @@ def instrument(app: Any) -> Any:
     if getattr(app.state, "prometheus_instrumented", False):
         return app
     app.state.prometheus_instrumented = True
-    app.add_middleware(PrometheusMiddleware)
+    app.add_middleware(PrometheusMiddleware, routes=lambda: app.routes)
 
     from starlette.requests import Request
     from starlette.responses import Response

@@ -23,6 +23,7 @@ class Item(BaseModel):
 class Feedback(BaseModel):
     prediction: int
     target: int
+    rows: int | None = None
 
 
 @app.get("/health")
@@ -38,7 +39,7 @@ def predict(item: Item) -> dict:
 
 @app.post("/feedback")
 def feedback(body: Feedback) -> dict:
-    metrics.observe_feedback(body.prediction == body.target)
+    metrics.observe_feedback(body.prediction == body.target, rows=body.rows)
     return {"stored": True, "pid": os.getpid()}
 
 

@@ -1,0 +1,208 @@
+"""Real processes for the monitoring tests: uvicorn, the exporter, Prometheus."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+from prometheus_client.parser import text_string_to_metric_families
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+VENV_BIN = Path(sys.executable).parent
+MONITORING = REPO_ROOT / "monitoring"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until(check: Callable[[], Any], timeout: float, what: str, every: float = 0.2) -> Any:
+    """Call `check` until it returns something truthy (returned) or `timeout` passes."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        try:
+            last = check()
+        except (httpx.HTTPError, OSError, KeyError, ValueError, IndexError) as exc:
+            last = exc
+        else:
+            if last:
+                return last
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {last!r}")
+
+
+class Process:
+    """A child process in its own session, with its output in a log file; stop() ends
+    the whole group (uvicorn's workers included)."""
+
+    def __init__(self, args: list[str], *, cwd: Path, env: dict[str, str], log: Path) -> None:
+        self.args = args
+        self.log = log
+        self._out = open(log, "wb")  # noqa: SIM115 - closed in stop()
+        self.popen = subprocess.Popen(
+            args,
+            cwd=cwd,
+            env=env,
+            stdout=self._out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def check_alive(self) -> None:
+        if self.popen.poll() is not None:
+            raise AssertionError(
+                f"{self.args[:3]} exited with {self.popen.returncode}:\n{self.output()[-3000:]}"
+            )
+
+    def stop(self) -> None:
+        if self.popen.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.popen.pid, signal.SIGTERM)
+            try:
+                self.popen.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.popen.pid, signal.SIGKILL)
+                self.popen.wait(timeout=10)
+        with contextlib.suppress(ProcessLookupError):  # stragglers of the group
+            os.killpg(self.popen.pid, signal.SIGKILL)
+        self._out.close()
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.upper().startswith("PROMETHEUS_MULTIPROC")}
+    env.update(extra)
+    return env
+
+
+@contextlib.contextmanager
+def uvicorn_server(
+    app: str,
+    *,
+    cwd: Path,
+    env: dict[str, str],
+    log: Path,
+    workers: int = 1,
+    health: str = "/health",
+) -> Iterator[tuple[str, Process]]:
+    port = free_port()
+    args = [str(VENV_BIN / "uvicorn"), app, "--host", "127.0.0.1", "--port", str(port)]
+    if workers > 1:
+        args += ["--workers", str(workers)]
+    process = Process(args, cwd=cwd, env=env, log=log)
+    base = f"http://127.0.0.1:{port}"
+    try:
+
+        def up() -> bool:
+            process.check_alive()
+            return httpx.get(base + health, timeout=2).status_code == 200
+
+        wait_until(up, 120, f"{app} to answer {health}")
+        yield base, process
+    finally:
+        process.stop()
+
+
+def scrape(url: str) -> dict[str, float]:
+    """One /metrics page as {'name{a="x",b="y"}': value}, labels sorted."""
+    text = httpx.get(url, timeout=10).raise_for_status().text
+    samples: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            labels = ",".join(f'{k}="{v}"' for k, v in sorted(sample.labels.items()))
+            samples[f"{sample.name}{{{labels}}}"] = sample.value
+    return samples
+
+
+def prometheus_binary() -> str | None:
+    return shutil.which("prometheus")
+
+
+def prometheus_config(targets: dict[str, str], interval: str = "1s") -> dict:
+    """The shipped monitoring/prometheus/prometheus.yml with its targets replaced
+    (job name -> host:port) and a short scrape interval."""
+    config = yaml.safe_load((MONITORING / "prometheus/prometheus.yml").read_text())
+    config["global"]["scrape_interval"] = interval
+    config["global"]["evaluation_interval"] = interval
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    missing = set(targets) - set(jobs)
+    assert not missing, f"prometheus.yml has no job {missing}"
+    for name, job in jobs.items():
+        job["scrape_interval"] = interval
+        job["scrape_timeout"] = interval
+        if name in targets:
+            job["static_configs"] = [{"targets": [targets[name]]}]
+    return config
+
+
+@contextlib.contextmanager
+def prometheus_server(config: dict, workdir: Path) -> Iterator[str]:
+    binary = prometheus_binary()
+    assert binary, "prometheus is not installed"
+    workdir.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    # The rule files sit beside the configuration, as in the Compose stack.
+    for rule_file in config.get("rule_files", []):
+        shutil.copy(MONITORING / "prometheus" / rule_file, workdir / rule_file)
+    config = {**config}
+    jobs = config["scrape_configs"]
+    for job in jobs:
+        if job["job_name"] == "prometheus":
+            job["static_configs"] = [{"targets": [f"127.0.0.1:{port}"]}]
+    (workdir / "prometheus.yml").write_text(yaml.safe_dump(config))
+    process = Process(
+        [
+            binary,
+            f"--config.file={workdir / 'prometheus.yml'}",
+            f"--storage.tsdb.path={workdir / 'tsdb'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+        ],
+        cwd=workdir,
+        env=clean_env(),
+        log=workdir / "prometheus.log",
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+
+        def ready() -> bool:
+            process.check_alive()
+            return httpx.get(base + "/-/ready", timeout=2).status_code == 200
+
+        wait_until(ready, 60, "Prometheus to be ready")
+        yield base
+    finally:
+        process.stop()
+
+
+def prom_query(base: str, expr: str) -> list[dict]:
+    """Prometheus' instant query API: the result vector."""
+    answer = httpx.get(f"{base}/api/v1/query", params={"query": expr}, timeout=10)
+    body = answer.raise_for_status().json()
+    assert body["status"] == "success", body
+    return body["data"]["result"]
+
+
+def prom_value(base: str, expr: str) -> float | None:
+    """The value of a query that gives one series, or None when it gives none."""
+    result = prom_query(base, expr)
+    if not result:
+        return None
+    assert len(result) == 1, f"{expr} gave {len(result)} series: {result}"
+    return float(result[0]["value"][1])
