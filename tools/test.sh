@@ -16,6 +16,18 @@ if ! command -v chromium >/dev/null 2>&1; then
   fi
 fi
 
+# Debian's Prometheus for the monitoring tests (a real server on loopback).
+if ! command -v prometheus >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    say "installing Debian's prometheus for the monitoring tests"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+      --no-install-recommends prometheus >/dev/null ||
+      say "prometheus could not be installed: the Prometheus tests will be skipped"
+  else
+    say "prometheus is missing and cannot be installed here: the Prometheus tests will be skipped"
+  fi
+fi
+
 if [ ! -x .venv/bin/python ]; then
   say "creating .venv"
   python3 -m venv .venv
