@@ -257,7 +257,8 @@ def feedback_form(client: ServingClient, image: bytes, digest: str) -> None:
         result: FeedbackResult = sent["result"]
         if result.stored:
             st.success(
-                f"Stored (true label {sent['target']}): prod_data.csv now holds {result.rows} rows."
+                f"Stored (true label {sent['target']}): prod_data.csv now holds "
+                f"{result.rows} row{'' if result.rows == 1 else 's'}."
             )
         else:
             st.warning("The serving API did not store this feedback.")

@@ -94,7 +94,7 @@ def test_upload_predict_and_feedback_round_trip(page: Page, contract: ContractSe
     # The id /predict answered, as the page shows it.
     assert f"Prediction id {feedback['prediction_id']}" in texts(at.caption)
     assert base64.b64decode(feedback["image"]) == image
-    assert any("true label 9" in s and "holds 1 rows" in s for s in texts(at.success))
+    assert any("true label 9" in s and "holds 1 row." in s for s in texts(at.success))
     assert any("Not retrained" in s and "version 1" in s for s in texts(at.info))
     assert "Feedback rows stored: 1" in texts(at.sidebar.markdown)
     # One feedback per prediction: the button waits for the next Predict.
@@ -106,11 +106,11 @@ def test_retraining_is_reported_and_the_new_version_shown(
 ) -> None:
     contract.k = 2
     at = upload(page(contract.url), digit_png())
-    for round_ in (1, 2):
+    for stored in ("holds 1 row.", "holds 2 rows."):
         predict(at)
         at.button(key="feedback_button").click().run()
         assert not at.exception
-        assert any(f"holds {round_} rows" in s for s in texts(at.success))
+        assert any(stored in s for s in texts(at.success))
     assert any("retrained: now version 2" in s for s in texts(at.success))
     # The sidebar asked /model again and shows the new version.
     assert any("Model version 2" in s for s in texts(at.sidebar.success))
@@ -129,7 +129,7 @@ def test_a_retraining_still_running_or_failed_is_said(
     at = predict(upload(page(contract.url), digit_png()))
     at.button(key="feedback_button").click().run()
     assert not at.exception
-    assert any("holds 1 rows" in s for s in texts(at.main.success))
+    assert any("holds 1 row." in s for s in texts(at.main.success))
     shown = texts(at.main.info) + texts(at.main.warning)
     assert any(message in s and "version 1" in s for s in shown)
 
@@ -144,7 +144,7 @@ def test_the_api_token_is_sent_with_feedback(
     monkeypatch.setenv("API_TOKEN", "s3cret")
     at.run().button(key="feedback_button").click().run()
     assert not at.main.error
-    assert any("holds 1 rows" in s for s in texts(at.main.success))
+    assert any("holds 1 row." in s for s in texts(at.main.success))
 
 
 def test_api_down_shows_a_message_not_a_traceback(page: Page, dead_url: str) -> None:

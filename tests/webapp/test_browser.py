@@ -1,0 +1,212 @@
+"""End to end in a real headless Chromium: the page under `streamlit run`, the real
+serving API under uvicorn on a copy of a trained project, and prod_data.csv on disk.
+
+Screenshots of every step go to test-output/webapp/.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import itertools
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import requests
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from tests.webapp.conftest import REPO_ROOT
+from tests.webapp.processes import serving_api, webapp
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+SHOTS = REPO_ROOT / "test-output" / "webapp"
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        pytest.skip("Debian's chromium is not installed (apt-get install -y chromium)")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=chromium, args=CHROMIUM_FLAGS, headless=True
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@contextlib.contextmanager
+def stack(trained_root: Path, tmp_path: Path, k: int) -> Iterator[tuple[Path, str, str]]:
+    """(project root, serving URL, web app URL) of a private copy of the trained project."""
+    root = tmp_path / "project"
+    shutil.copytree(trained_root, root, symlinks=True)
+    with (
+        serving_api(root, tmp_path, RETRAIN_EVERY_K=str(k)) as api,
+        webapp(api, root / "data" / "samples", tmp_path) as app,
+    ):
+        yield root, api, app
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    try:
+        yield page
+    finally:
+        context.close()
+
+
+def shot(page: Page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.wait_for_timeout(300)  # let the last rerun paint
+    page.screenshot(path=SHOTS / f"{name}.png", full_page=True)
+
+
+def open_page(page: Page, url: str) -> None:
+    page.goto(url)
+    expect(page.get_by_role("heading", name="Digit classifier")).to_be_visible()
+    expect(page.get_by_text("Model version 1")).to_be_visible()  # /model answered
+
+
+def predict(page: Page) -> tuple[int, str]:
+    """Press Predict; the label and prediction id the page shows."""
+    button = page.get_by_role("button", name="Predict")
+    expect(button).to_be_enabled()
+    button.click()
+    metric = page.get_by_test_id("stMetricValue")
+    expect(metric).to_be_visible()
+    caption = page.get_by_text(re.compile(r"^Prediction id \S+$"))
+    expect(caption).to_be_visible()
+    return int(metric.inner_text()), caption.inner_text().split()[-1]
+
+
+def give_true_label(page: Page, label: int) -> None:
+    box = page.get_by_role("combobox", name="True label")
+    box.click()
+    page.get_by_role("option", name=str(label), exact=True).click()
+    expect(box).to_have_value(str(label))
+
+
+def send_feedback(page: Page) -> None:
+    page.get_by_role("button", name="Send feedback").click()
+    expect(page.get_by_text(re.compile(r"prod_data\.csv now holds \d+ rows?"))).to_be_visible()
+
+
+def prod_rows(root: Path) -> pd.DataFrame:
+    return pd.read_csv(root / "data" / "prod_data.csv")
+
+
+def test_upload_a_sample_predict_and_feedback(
+    page: Page, trained_root: Path, tmp_path: Path
+) -> None:
+    with stack(trained_root, tmp_path, k=10) as (root, api, app):
+        samples = sorted((root / "data" / "samples").glob("*.png"))
+        sample = samples[len(samples) // 2]
+        label, ref_row = (int(part) for part in sample.stem.split("_"))
+        open_page(page, app)
+        shot(page, "upload_1_start")
+
+        page.get_by_test_id("stFileUploader").locator("input[type=file]").set_input_files(sample)
+        expect(page.get_by_test_id("stImage")).to_be_visible()
+        shot(page, "upload_2_image")
+
+        shown, prediction_id = predict(page)
+        shot(page, "upload_3_prediction")
+        # The page shows what the API answers for these very bytes.
+        direct = requests.post(
+            f"{api}/predict",
+            json={"image": base64.b64encode(sample.read_bytes()).decode()},
+            timeout=30,
+        ).json()
+        assert shown == direct["prediction"]
+
+        # A change of mind: the label chosen last is the one sent.
+        give_true_label(page, (label + 1) % 10)
+        give_true_label(page, label)
+        shot(page, "upload_4_true_label")
+        send_feedback(page)
+        expect(page.get_by_text("prod_data.csv now holds 1 row.")).to_be_visible()
+        expect(page.get_by_text("Not retrained this time: model version 1.")).to_be_visible()
+        shot(page, "upload_5_feedback")
+
+        rows = prod_rows(root)
+        assert len(rows) == 1
+        row = rows.iloc[-1]
+        assert (row["target"], row["prediction"]) == (label, shown)
+        assert row["prediction_id"] == prediction_id
+        # The upload went through the same embedding as the reference data: the
+        # sample's vector in prod_data.csv is its own row of ref_data.csv.
+        ref = pd.read_csv(root / "data" / "ref_data.csv")
+        pca = [c for c in ref.columns if c.startswith("PCA_")]
+        assert ref.loc[ref_row, "target"] == label
+        np.testing.assert_allclose(
+            row[pca].to_numpy(float), ref.loc[ref_row, pca].to_numpy(float), atol=1e-9
+        )
+
+
+def draw_seven(page: Page) -> None:
+    canvas = page.locator("canvas.upper-canvas")
+    expect(canvas).to_be_visible()
+    box = canvas.bounding_box()
+    assert box is not None
+    corners = [(0.25, 0.2), (0.75, 0.2), (0.45, 0.85)]  # the bar, then the stem
+    x, y = (box["x"] + box["width"] * corners[0][0], box["y"] + box["height"] * corners[0][1])
+    page.mouse.move(x, y)
+    page.mouse.down()
+    for (ax, ay), (bx, by) in itertools.pairwise(corners):
+        for step in range(1, 21):
+            t = step / 20
+            page.mouse.move(
+                box["x"] + box["width"] * (ax + (bx - ax) * t),
+                box["y"] + box["height"] * (ay + (by - ay) * t),
+            )
+    page.mouse.up()
+
+
+def test_draw_a_digit_predict_feedback_and_retrain(
+    page: Page, trained_root: Path, tmp_path: Path
+) -> None:
+    # k=1: this one feedback row retrains the model.
+    with stack(trained_root, tmp_path, k=1) as (root, api, app):
+        open_page(page, app)
+        page.get_by_text("Draw a digit").click()
+        draw_seven(page)
+        shot(page, "draw_1_drawing")
+
+        shown, prediction_id = predict(page)
+        shot(page, "draw_2_prediction")
+        assert shown == 7, "a plain drawn 7 should read as 7"
+
+        give_true_label(page, 7)
+        send_feedback(page)
+        expect(page.get_by_text("The model was retrained: now version 2.")).to_be_visible()
+        expect(page.get_by_text("Model version 2", exact=True)).to_be_visible()  # sidebar
+        shot(page, "draw_3_feedback_retrained")
+
+        rows = prod_rows(root)
+        assert len(rows) == 1
+        row = rows.iloc[-1]
+        assert (row["target"], row["prediction"], row["prediction_id"]) == (7, 7, prediction_id)
+        assert requests.get(f"{api}/model", timeout=10).json()["manifest"]["version"] == 2
+
+        # A cleared canvas is no image: Predict waits for a new drawing.
+        page.get_by_role("button", name="Clear the drawing").click()
+        expect(page.get_by_role("button", name="Predict")).to_be_disabled()
