@@ -22,6 +22,9 @@ class ServingSettings(PipelineSettings):
         description="How long the k-th /feedback waits for its retraining before answering "
         "(predictions never wait; 0 answers at once)",
     )
+    retrain_niceness: int = Field(
+        default=10, ge=0, le=19, description="CPU niceness of the retraining process"
+    )
     api_token: SecretStr | None = Field(
         default=None,
         description="If set (API_TOKEN), /feedback needs `Authorization: Bearer <token>`",

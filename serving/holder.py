@@ -5,8 +5,10 @@ use, which costs one readlink of artifacts/current: when another worker process 
 this one's retraining) has activated a newer version, the holder loads it once and
 swaps it in, so every worker serves a new version as soon as it is written.
 
-`Retrainer` trains off the request path in one background thread per worker, and a
-file lock makes retrainings one at a time across all workers.
+`Retrainer` trains off the request path: a background thread per worker starts each
+retraining in a separate process at a lower CPU priority (the workers keep their
+CPU and interpreter lock for requests), and a file lock makes retrainings one at a
+time across all workers.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import numpy as np
 from config import ServingSettings
 from filelock import FileLock
 from mlstack.artifacts import ArtifactError, ArtifactSet, ArtifactStore, Manifest
-from mlstack.pipeline import retrain
+from mlstack.pipeline import retrain_isolated
 from mlstack.prod_store import ProdDataStore
 from mlstack.scoring import FastScorer
 
@@ -128,7 +130,9 @@ class Retrainer:
                     return None
                 started = time.perf_counter()
                 log.info("retraining: prod_data.csv reached %d rows", rows)
-                manifest = retrain(self.settings, reason=f"{rows} feedback rows")
+                manifest = retrain_isolated(
+                    self.settings, f"{rows} feedback rows", self.settings.retrain_niceness
+                )
                 self.holder.model  # noqa: B018  (swap to the new version now, not at the next request)
                 return RetrainResult(manifest, round(time.perf_counter() - started, 3))
         except Exception:

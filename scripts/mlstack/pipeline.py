@@ -4,8 +4,10 @@ sample images, and retraining on reference + production data."""
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import os
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +17,7 @@ import pandas as pd
 from .artifacts import ArtifactSet, ArtifactStore, Manifest
 from .dataset import Dataset, load_dataset
 from .embedding import Embedding, feature_columns
+from .logs import setup_logging
 from .preprocessing import grid_to_png
 from .prod_store import ProdDataStore
 from .settings import PipelineSettings
@@ -166,6 +169,22 @@ def retrain(settings: PipelineSettings, reason: str = "retraining") -> Manifest:
         metrics,
     )
     return manifest
+
+
+def _retrain_job(settings_json: str, reason: str, niceness: int) -> Manifest:
+    if niceness:
+        os.nice(niceness)
+    setup_logging()
+    return retrain(PipelineSettings.model_validate_json(settings_json), reason=reason)
+
+
+def retrain_isolated(settings: PipelineSettings, reason: str, niceness: int = 10) -> Manifest:
+    """`retrain` in a fresh process at a lower CPU priority, so that a server calling it
+    keeps its own CPU time and interpreter lock for the requests it serves."""
+    spawn = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=1, mp_context=spawn) as pool:
+        job = pool.submit(_retrain_job, settings.model_dump_json(), reason, niceness)
+        return job.result()
 
 
 def export_samples(settings: PipelineSettings, per_label: int = 5) -> list[Path]:

@@ -10,12 +10,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
-import numpy as np
-import pandas as pd
 import pytest
 from mlstack.artifacts import ArtifactStore
 from mlstack.prod_store import ProdDataStore, prod_columns
 from mlstack.settings import PipelineSettings
+from mlstack.synthetic import write_synthetic_prod
 
 from tests.serving.conftest import b64, sample_images
 
@@ -100,22 +99,6 @@ def test_concurrent_feedback_with_two_workers_loses_no_row(
         assert h["rows"]["prod_seen"] >= int(h["reason"].split()[0])
 
 
-def fill_prod(settings: PipelineSettings, rows: int) -> None:
-    """Plausible production rows (reference vectors plus noise), written as the store would."""
-    ref = pd.read_csv(settings.ref_data_path)
-    n = len(ref.columns) - 1
-    rng = np.random.default_rng(0)
-    picked = ref.sample(rows, replace=True, random_state=0).reset_index(drop=True)
-    frame = picked.iloc[:, :n] + rng.normal(0, 0.3, (rows, n))
-    frame["target"] = picked["target"]
-    frame["prediction"] = picked["target"]
-    frame["timestamp"] = "2026-01-01T00:00:00+00:00"
-    frame["model_version"] = 1
-    frame["prediction_id"] = [f"seed{i}" for i in range(rows)]
-    frame.columns = prod_columns(n)
-    frame.to_csv(settings.prod_data_path, index=False)
-
-
 def wait_for_log(server, words: str, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while words not in server.log():
@@ -125,7 +108,7 @@ def wait_for_log(server, words: str, timeout: float = 60) -> None:
 
 def test_sigkill_during_a_retrain_loses_nothing(project: PipelineSettings, serve) -> None:
     k = 20_000
-    fill_prod(project, k - 1)  # the next feedback triggers a retraining on ~20k rows
+    write_synthetic_prod(project, k - 1)  # the next feedback triggers a retraining on ~20k rows
     server = serve(project, workers=1, k=k, RETRAIN_WAIT_SECONDS="0")
     label, data = sample_images(project)[5]
     answer = httpx.post(f"{server.url}/feedback", json=feedback_body(label, data), timeout=60)
@@ -156,7 +139,7 @@ def test_sigkill_during_a_retrain_loses_nothing(project: PipelineSettings, serve
     assert not list((project.artifacts_dir / "versions").glob(".tmp-*"))
     rows = read_prod(project)
     assert len(rows) == k + 1
-    assert not rows[-1][-1].startswith("seed")  # the accepted row survived
+    assert not rows[-1][-1].startswith("synthetic")  # the accepted row survived
 
 
 def test_a_torn_last_line_is_repaired_at_start(project: PipelineSettings, serve) -> None:

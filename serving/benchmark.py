@@ -1,0 +1,294 @@
+"""Serving benchmark: prints figures from one run on loopback (not a test).
+
+    python serving/benchmark.py                 # about two minutes
+    python serving/benchmark.py --duration 3 --concurrency 1 16
+
+Measures, with the same uvicorn settings for every server:
+  1. the in-process cost of one prediction, step by step;
+  2. /predict requests/s and p50/p99 latency at several concurrencies, and the same
+     for a bare echo app that parses the same JSON body and returns a constant (the
+     framework's own ceiling on this machine), with the ratio between the two;
+  3. /feedback rows/s (each row is appended under a lock and fsync'ed);
+  4. /predict p99 while a retraining runs vs idle.
+Load comes from wrk (Debian package `wrk`), which shares the machine's cores with the
+server: figures are comparable within one run, not across machines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+from fastapi import FastAPI
+
+SERVING_DIR = Path(__file__).resolve().parent
+sys.path.insert(0, str(SERVING_DIR))
+
+from schemas import PredictRequest  # noqa: E402
+
+# The echo app: the same body model and route shape as /predict, no model.
+echo_app = FastAPI()
+ECHO_ANSWER = {"prediction": 0, "probabilities": {}, "model_version": 0, "prediction_id": "x"}
+
+
+@echo_app.post("/predict")
+async def echo(body: PredictRequest) -> dict:
+    return ECHO_ANSWER
+
+
+@echo_app.get("/health")
+async def echo_health() -> dict:
+    return {"status": "ok"}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Uvicorn:
+    def __init__(self, target: str, workers: int, env: dict[str, str], log: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        command = [sys.executable, "-m", "uvicorn", target, "--host", "127.0.0.1"]
+        command += ["--port", str(self.port), "--workers", str(workers), "--no-access-log"]
+        self.process = subprocess.Popen(
+            command,
+            cwd=SERVING_DIR,
+            env={**os.environ, **env},
+            stdout=log.open("a"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.url}/health", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(f"{target} did not start; see {log}")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            self.process.wait(timeout=30)
+
+
+def wrk(url: str, body: dict, concurrency: int, seconds: float, scratch: Path) -> dict:
+    """requests/s, p50 and p99 in ms, from one wrk run posting `body` as JSON."""
+    payload = scratch / "body.json"
+    payload.write_text(json.dumps(body))
+    script = scratch / "post.lua"
+    script.write_text(
+        'local f = io.open("' + str(payload) + '", "rb")\n'
+        'wrk.method = "POST"\nwrk.body = f:read("*a")\nf:close()\n'
+        'wrk.headers["Content-Type"] = "application/json"\n'
+    )
+    command = [
+        "wrk",
+        "-t1",
+        f"-c{concurrency}",
+        f"-d{max(1, round(seconds))}s",
+        "--latency",
+        "-s",
+        str(script),
+    ]
+    out = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
+
+    def ms(label: str) -> float:
+        value, unit = re.search(rf"{label}\s+([\d.]+)(us|ms|s)", out).groups()
+        return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+        "p50_ms": ms("50%"),
+        "p99_ms": ms("99%"),
+        "requests": int(re.search(r"(\d+) requests in", out).group(1)),
+        "errors": int(errors.group(1)) if errors else 0,
+    }
+
+
+def per_call_us(function, repeat: int) -> float:
+    function()
+    started = time.perf_counter()
+    for _ in range(repeat):
+        function()
+    return (time.perf_counter() - started) / repeat * 1e6
+
+
+def in_process_costs(root: Path, image: bytes, repeat: int) -> dict[str, float]:
+    from mlstack.artifacts import ArtifactStore
+    from mlstack.preprocessing import decode_image, to_format
+    from mlstack.scoring import FastScorer
+
+    artifacts = ArtifactStore(root / "artifacts").load()
+    text = base64.b64encode(image).decode()
+    limits = {"max_bytes": 10 << 20, "max_pixels": 40_000_000}
+    decoded = decode_image(image, **limits)
+    grid = to_format(decoded, artifacts.embedding.format)
+    vector = artifacts.embedding.transform(grid[None])[0]
+    scorer = FastScorer(artifacts.classifier)
+    scaled = artifacts.classifier.scaler.transform(vector[None])
+    return {
+        "base64 decode": per_call_us(lambda: base64.b64decode(text, validate=True), repeat),
+        "image decode": per_call_us(lambda: decode_image(image, **limits), repeat),
+        "preprocess": per_call_us(lambda: to_format(decoded, artifacts.embedding.format), repeat),
+        "embed (PCA)": per_call_us(lambda: artifacts.embedding.transform(grid[None]), repeat),
+        "scale + classify (numpy)": per_call_us(lambda: scorer.scores(vector), repeat),
+        "scale (scikit-learn)": per_call_us(
+            lambda: artifacts.classifier.scaler.transform(vector[None]), repeat
+        ),
+        "classify (scikit-learn)": per_call_us(
+            lambda: artifacts.classifier.model.decision_function(scaled), repeat
+        ),
+    }
+
+
+def canvas_like_png() -> bytes:
+    """A 280x280 black-on-white drawing, the size the web app's canvas sends."""
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGB", (280, 280), "white")
+    ImageDraw.Draw(image).line([(90, 60), (190, 60), (120, 230)], fill="black", width=18)
+    import io
+
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=float, default=5, help="seconds per wrk run")
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--retrain-rows", type=int, default=40_000)
+    parser.add_argument(
+        "--out", type=Path, default=SERVING_DIR.parent / "test-output/benchmark-serving.json"
+    )
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        sys.exit("wrk is missing: apt-get install wrk")
+
+    from mlstack.logs import setup_logging
+    from mlstack.pipeline import bootstrap
+    from mlstack.settings import PipelineSettings
+    from mlstack.synthetic import write_synthetic_prod
+
+    setup_logging()
+    scratch = Path(tempfile.mkdtemp(prefix="bench-serving-"))
+    root = scratch / "project"
+    settings = PipelineSettings(project_root=root)
+    bootstrap(settings)
+    sample = sorted(settings.samples_dir.glob("*.png"))[0].read_bytes()
+    canvas = canvas_like_png()
+    figures: dict = {"workers": args.workers, "duration_s": args.duration}
+
+    print("\n1. In-process cost of one prediction (microseconds)")
+    for name, image in (("8x8 sample", sample), ("280x280 drawing", canvas)):
+        costs = in_process_costs(root, image, repeat=2000 if image is sample else 300)
+        figures[f"in_process_us[{name}]"] = costs
+        print(f"   {name}: " + ", ".join(f"{k} {v:.0f}" for k, v in costs.items()))
+
+    env = {"DATA_DIR": str(root / "data"), "ARTIFACTS_DIR": str(root / "artifacts")}
+    body = {"image": base64.b64encode(sample).decode()}
+    log = scratch / "uvicorn.log"
+
+    print(f"\n2. /predict vs the echo app ({args.workers} workers, wrk 1 thread, {args.duration}s)")
+    print("   conc  echo rps  predict rps  ratio  p50 ms  p99 ms")
+    rows = []
+    echo_server = Uvicorn("benchmark:echo_app", args.workers, env, log)
+    echo = {
+        c: wrk(f"{echo_server.url}/predict", body, c, args.duration, scratch)
+        for c in args.concurrency
+    }
+    echo_server.stop()
+    api = Uvicorn("api:app", args.workers, {**env, "RETRAIN_EVERY_K": "1000000000"}, log)
+    try:
+        for c in args.concurrency:
+            served = wrk(f"{api.url}/predict", body, c, args.duration, scratch)
+            assert served["errors"] == 0, served
+            ratio = served["rps"] / echo[c]["rps"]
+            rows.append({"concurrency": c, "echo": echo[c], "predict": served, "ratio": ratio})
+            print(
+                f"   {c:>4} {echo[c]['rps']:>9.0f} {served['rps']:>11.0f} {ratio:>6.2f} "
+                f"{served['p50_ms']:>7.2f} {served['p99_ms']:>7.2f}"
+            )
+        figures["predict_vs_echo"] = rows
+        canvas_body = {"image": base64.b64encode(canvas).decode()}
+        drawn = wrk(f"{api.url}/predict", canvas_body, 8, args.duration, scratch)
+        figures["predict_280x280_c8"] = drawn
+        print(
+            f"   280x280 drawing at concurrency 8: {drawn['rps']:.0f} rps, "
+            f"p99 {drawn['p99_ms']:.1f} ms"
+        )
+
+        print("\n3. /feedback (append + fsync per row, no retraining)")
+        label = int(sorted(settings.samples_dir.glob("*.png"))[0].name.split("_")[0])
+        feedback = {**body, "prediction": label, "target": label}
+        stored = wrk(f"{api.url}/feedback", feedback, 8, args.duration, scratch)
+        lines = settings.prod_data_path.read_bytes().count(b"\n") - 1
+        figures["feedback_c8"] = {**stored, "rows_in_csv": lines}
+        print(
+            f"   {stored['rps']:.0f} rows/s at concurrency 8; "
+            f"{stored["requests"]} answered, {lines} rows in prod_data.csv"
+        )
+    finally:
+        api.stop()
+
+    print(f"\n4. /predict p99 while a retraining on ~{args.retrain_rows} prod rows runs, vs idle")
+    write_synthetic_prod(settings, args.retrain_rows - 1)
+    k = str(args.retrain_rows)
+    api = Uvicorn(
+        "api:app", args.workers, {**env, "RETRAIN_EVERY_K": k, "RETRAIN_WAIT_SECONDS": "0"}, log
+    )
+    try:
+        window = min(args.duration, 3)
+        idle = wrk(f"{api.url}/predict", body, 8, window, scratch)
+        started = time.time()
+        answer = httpx.post(f"{api.url}/feedback", json=feedback, timeout=30).json()
+        assert answer["retraining"] == "running", answer
+        busy = wrk(f"{api.url}/predict", body, 8, window, scratch)
+        busy_until = time.time()
+        while httpx.get(f"{api.url}/model", timeout=10).json()["manifest"]["version"] < 2:
+            time.sleep(0.2)
+        trained = time.time() - started
+        overlapped = trained > busy_until - started
+        figures["during_retrain_c8"] = {"idle": idle, "retraining": busy, "retrain_s": trained}
+        for name, run in (("idle", idle), ("retraining", busy)):
+            print(
+                f"   {name + ':':<11} {run['rps']:.0f} rps, "
+                f"p50 {run['p50_ms']:.2f} ms, p99 {run['p99_ms']:.2f} ms"
+            )
+        print(
+            f"   p99 ratio {busy['p99_ms'] / idle['p99_ms']:.2f}; "
+            f"the retraining took {trained:.1f}s"
+            + ("" if overlapped else " (it ended before the load did: use more --retrain-rows)")
+        )
+    finally:
+        api.stop()
+
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(figures, indent=2))
+    print(f"\nfigures written to {args.out}")
+    shutil.rmtree(scratch, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
