@@ -247,7 +247,7 @@ def main() -> None:
         figures["feedback_c8"] = {**stored, "rows_in_csv": lines}
         print(
             f"   {stored['rps']:.0f} rows/s at concurrency 8; "
-            f"{stored["requests"]} answered, {lines} rows in prod_data.csv"
+            f"{stored['requests']} answered, {lines} rows in prod_data.csv"
         )
     finally:
         api.stop()
