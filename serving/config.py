@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 from mlstack.settings import PipelineSettings
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 
 
 class ServingSettings(PipelineSettings):
@@ -42,6 +42,12 @@ class ServingSettings(PipelineSettings):
         description="Uploads up to this size are predicted on the event loop; larger ones in a "
         "thread, so a big photo never stalls other requests",
     )
+
+    @field_validator("api_token", mode="before")
+    @classmethod
+    def _empty_token_is_no_token(cls, value: object) -> object:
+        # Compose passes `API_TOKEN: ${API_TOKEN:-}`: an empty value means no token.
+        return None if value == "" else value
 
     @property
     def max_body_bytes(self) -> int:
