@@ -18,7 +18,8 @@ process that owns the workers (uvicorn's supervisor, or this process when it run
 alone), so a restart starts from zero and old runs' folders are removed.
 
 This module must be imported before anything else imports prometheus_client: the
-library picks its storage when first imported.
+library picks its storage when first imported. It sets PROMETHEUS_MULTIPROC_DIR in its
+process's environment (the library reads it there).
 """
 
 from __future__ import annotations
@@ -37,6 +38,9 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+# Where this module chose the folder itself; a child process that inherits both
+# variables (a server started by a process that imported this module) chooses its own.
+AUTO_ENV = "MLSTACK_METRICS_AUTO_DIR"
 
 
 class MetricsSettings(BaseSettings):
@@ -71,7 +75,7 @@ def _remove_stale_runs(base: Path, keep: Path) -> None:
 
 def _multiproc_dir() -> Path:
     explicit = os.environ.get(MULTIPROC_ENV)
-    if explicit:
+    if explicit and explicit != os.environ.get(AUTO_ENV):
         path = Path(explicit)
         path.mkdir(parents=True, exist_ok=True)
         return path
@@ -82,7 +86,7 @@ def _multiproc_dir() -> Path:
     path = base / f"{owner}-{_start_time(owner)}"
     path.mkdir(parents=True, exist_ok=True)
     _remove_stale_runs(base, keep=path)
-    os.environ[MULTIPROC_ENV] = str(path)
+    os.environ[MULTIPROC_ENV] = os.environ[AUTO_ENV] = str(path)
     return path
 
 

@@ -3,6 +3,7 @@ scrape, whichever worker answers it, gives the figures of both workers together.
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -171,6 +172,28 @@ def test_an_explicit_multiprocess_folder_is_used(tmp_path: Path) -> None:
         files = {p.name.split("_")[0] for p in folder.iterdir()}
         assert {"counter", "histogram", "gauge"} <= files
         assert not (tmp_path / "mlstack-metrics").exists()
+
+
+def test_an_inherited_automatic_folder_is_not_shared(tmp_path: Path) -> None:
+    """A server started by a process that imported metrics (and so chose a folder for
+    itself) does not add its figures to that process's."""
+    # Named as metrics.py names it: the owner's pid and start time (this live process).
+    started = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19]
+    inherited = tmp_path / "mlstack-metrics" / f"{os.getpid()}-{started}"
+    inherited.mkdir(parents=True)
+    env = demo_env(
+        tmp_path,
+        PROMETHEUS_MULTIPROC_DIR=str(inherited),
+        MLSTACK_METRICS_AUTO_DIR=str(inherited),
+    )
+    with uvicorn_server(
+        "tests.monitoring.demo_app:app", cwd=REPO_ROOT, env=env, log=tmp_path / "uvicorn.log"
+    ) as (base, _):
+        post_all(base, [("/predict", {"label": 3})] * 2, threads=1)
+        assert scrape(base + "/metrics")['mlstack_predictions_total{label="3"}'] == 2
+        assert not list(inherited.iterdir()), "the server wrote into its parent's folder"
+        # Its own folder beside the parent's, which stays: its owner is alive.
+        assert len(list((tmp_path / "mlstack-metrics").iterdir())) == 2
 
 
 def test_workers_leave_no_live_gauge_behind(tmp_path: Path) -> None:
