@@ -263,13 +263,16 @@ def read_csv_whole_lines(path: Path) -> pd.DataFrame | None:
     if end < 0:
         return None
     try:
-        return pd.read_csv(BytesIO(data[: end + 1]))
+        # round_trip: the values read back are exactly those written (stable fingerprints)
+        return pd.read_csv(BytesIO(data[: end + 1]), float_precision="round_trip")
     except pd.errors.EmptyDataError:
         return None
 
 
 def fingerprint(frame: pd.DataFrame) -> str:
-    return f"{int(pd.util.hash_pandas_object(frame, index=False).sum()) & (2**64 - 1):016x}"
+    """Of the values (rounded: a file rewritten by another tool keeps its fingerprint)."""
+    hashed = pd.util.hash_pandas_object(frame.round(9), index=False)
+    return f"{int(hashed.sum()) & (2**64 - 1):016x}"
 
 
 @dataclass
@@ -315,8 +318,8 @@ def load_reference(
 def load_inputs(pipeline: PipelineSettings, settings: ReportingSettings) -> Inputs:
     ref, features, has_prediction = load_reference(pipeline, settings)
     prod = read_csv_whole_lines(pipeline.prod_data_path)
-    if prod is None:
-        log.info("no feedback yet (%s is missing or empty)", pipeline.prod_data_path)
+    if prod is None or prod.empty:
+        log.info("no feedback yet (%s is missing or has no rows)", pipeline.prod_data_path)
         prod = pd.DataFrame(columns=[*features, "target", "prediction", *META_COLUMNS])
     missing = [c for c in (*features, "target", "prediction") if c not in prod.columns]
     if missing:
@@ -647,7 +650,9 @@ def _explain_empty(inputs: Inputs, batches: list[Batch]) -> None:
         log.warning("the reference side of classification quality and per-class figures are off")
 
 
-def run_forever(every: float, settings: ReportingSettings, pipeline: PipelineSettings) -> None:
+def run_forever(
+    every: float, settings: ReportingSettings, pipeline: PipelineSettings, skip_first: bool = False
+) -> None:
     stop = {"now": False}
 
     def _stop(signum, _frame) -> None:
@@ -656,14 +661,17 @@ def run_forever(every: float, settings: ReportingSettings, pipeline: PipelineSet
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     log.info("re-running every %.0f s", every)
+    first = True
     while not stop["now"]:
-        try:
-            run_once(settings, pipeline)
-        except Exception:  # one bad run (a file being replaced) must not stop the schedule
-            log.exception("report run failed; trying again in %.0f s", every)
+        if not (first and skip_first):
+            try:
+                run_once(settings, pipeline)
+            except Exception:  # one bad run (a file being replaced) must not stop the schedule
+                log.exception("report run failed; trying again in %.0f s", every)
+        first = False
         deadline = time.monotonic() + every
         while not stop["now"] and time.monotonic() < deadline:
-            time.sleep(min(1.0, deadline - time.monotonic()))
+            time.sleep(max(0.0, min(1.0, deadline - time.monotonic())))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -675,14 +683,21 @@ def main(argv: list[str] | None = None) -> int:
         metavar="SECONDS",
         help="re-run on this schedule (default REPORT_EVERY_SECONDS; 0 runs once)",
     )
+    parser.add_argument(
+        "--skip-first",
+        action="store_true",
+        help="with --every: wait one interval before the first run (it has just run)",
+    )
     args = parser.parse_args(argv)
     setup_logging()
     logging.getLogger("evidently").setLevel(logging.WARNING)
     settings = ReportingSettings()
     pipeline = PipelineSettings()
     every = settings.every_seconds if args.every is None else args.every
-    if every and every > 0 and math.isfinite(every):
-        run_forever(every, settings, pipeline)
+    if every > 0 and math.isfinite(every):
+        run_forever(every, settings, pipeline, skip_first=args.skip_first)
+        return 0
+    if args.skip_first:  # a schedule of 0 after a first run: nothing more to do
         return 0
     try:
         run_once(settings, pipeline)

@@ -45,7 +45,7 @@ def make_prod_rows(
     vectors = picked[features].to_numpy() + rng.normal(size=(rows, len(features))) * scale * growth
     out = pd.DataFrame(vectors, columns=features)
     out["target"] = picked["target"].to_numpy()
-    out["prediction"] = artifacts.classifier.predict(vectors)
+    out["prediction"] = artifacts.classifier.predict(vectors) if rows else []
     start = start or datetime(2026, 1, 1, tzinfo=UTC)
     out["timestamp"] = [(start + i * step).isoformat(timespec="seconds") for i in range(rows)]
     out["model_version"] = artifacts.version
