@@ -65,6 +65,12 @@ def feedback(pipeline: PipelineSettings) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
+def append_rows(pipeline: PipelineSettings, rows: int, seed: int, day: str) -> None:
+    more = make_prod_rows(pipeline, rows, seed=seed, drift=2.0, start=pd.Timestamp(day, tz="UTC"))
+    with open(pipeline.prod_data_path, "a") as handle:
+        more.to_csv(handle, header=False, index=False)
+
+
 def snapshot_files(workspace: Path, project_id: str) -> list[Path]:
     return sorted((workspace / project_id / "snapshots").glob("*.json"))
 

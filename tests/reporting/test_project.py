@@ -26,6 +26,7 @@ from tests.conftest import REPO_ROOT
 from tests.reporting.conftest import (
     BATCH,
     Built,
+    append_rows,
     copy_project,
     load_snapshots,
     metric_values,
@@ -155,12 +156,6 @@ def _fresh(built: Built, tmp_path: Path) -> tuple[PipelineSettings, ReportingSet
     """A private copy of the built project and workspace."""
     pipeline = copy_project(built.pipeline.project_root, tmp_path / "project")
     return pipeline, settings_for(pipeline.project_root / "workspace")
-
-
-def append_rows(pipeline: PipelineSettings, rows: int, seed: int, day: str) -> None:
-    more = make_prod_rows(pipeline, rows, seed=seed, drift=2.0, start=pd.Timestamp(day, tz="UTC"))
-    with open(pipeline.prod_data_path, "a") as handle:
-        more.to_csv(handle, header=False, index=False)
 
 
 def test_rerunning_adds_nothing_and_a_growing_batch_is_replaced(
