@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from .artifacts import ArtifactSet, ArtifactStore, Manifest
+from .augment import training_grids
 from .dataset import Dataset, load_dataset
 from .embedding import Embedding, feature_columns
 from .logs import setup_logging
@@ -57,14 +58,20 @@ def _dataset(settings: PipelineSettings) -> Dataset:
 
 
 def build_reference(
-    settings: PipelineSettings, dataset: Dataset | None = None
+    settings: PipelineSettings,
+    dataset: Dataset | None = None,
+    extra_grids: np.ndarray | None = None,
 ) -> tuple[Dataset, Embedding, Reference]:
-    """Fit the PCA on the training split and write data/ref_data.csv
-    (PCA_1..PCA_n, target) for every image of the data set."""
+    """Fit the PCA on the training split (and `extra_grids`, synthetic training
+    images) and write data/ref_data.csv (PCA_1..PCA_n, target) for every image of
+    the data set."""
     dataset = dataset or _dataset(settings)
     train, holdout = holdout_split(dataset.labels, settings.holdout_fraction, settings.random_state)
+    fit_grids = dataset.grids[train]
+    if extra_grids is not None and len(extra_grids):
+        fit_grids = np.concatenate([fit_grids, extra_grids])
     embedding = Embedding.fit(
-        dataset.grids[train], dataset.format, settings.n_components, settings.random_state
+        fit_grids, dataset.format, settings.n_components, settings.random_state
     )
     vectors = embedding.transform(dataset.grids)
     frame = pd.DataFrame(vectors, columns=embedding.columns)
@@ -88,16 +95,61 @@ def read_reference(settings: PipelineSettings, n_components: int) -> Reference:
     return Reference(vectors, targets, train, holdout)
 
 
+def _synthetic_grids(settings: PipelineSettings, dataset: Dataset) -> tuple[np.ndarray, np.ndarray]:
+    """Synthetic real-world-like digits (mlstack.augment) for the default data set
+    only: a user's own images are not digits."""
+    if settings.dataset_dir is not None or settings.synthetic_per_label == 0:
+        return np.empty((0, *dataset.format.shape)), np.empty(0, dtype=int)
+    return training_grids(settings.synthetic_per_label, settings.random_state, dataset.format)
+
+
+def _write_synthetic(
+    settings: PipelineSettings, embedding: Embedding, grids: np.ndarray, targets: np.ndarray
+) -> np.ndarray:
+    """Embed the synthetic grids and keep them in data/synthetic_data.csv for
+    retraining; ref_data.csv stays the data set's own images."""
+    path = settings.synthetic_data_path
+    if not len(grids):
+        path.unlink(missing_ok=True)
+        return np.empty((0, embedding.n_components))
+    vectors = embedding.transform(grids)
+    frame = pd.DataFrame(vectors, columns=embedding.columns)
+    frame["target"] = targets
+    _write_csv_atomically(frame, path)
+    return vectors
+
+
+def read_synthetic(settings: PipelineSettings, n_components: int) -> tuple[np.ndarray, np.ndarray]:
+    """data/synthetic_data.csv as (vectors, targets); empty when there is none."""
+    path = settings.synthetic_data_path
+    if not path.exists():
+        return np.empty((0, n_components)), np.empty(0, dtype=int)
+    frame = pd.read_csv(path)
+    columns = feature_columns(n_components)
+    return frame[columns].to_numpy(dtype=np.float64), frame["target"].to_numpy()
+
+
 def train_initial(settings: PipelineSettings) -> Manifest:
     """Data set -> ref_data.csv -> scaler + classifier -> artifacts version 1 (or next)."""
     started = time.perf_counter()
-    dataset, embedding, ref = build_reference(settings)
-    classifier = Classifier(*fit(ref.vectors[ref.train], ref.targets[ref.train]))
+    dataset = _dataset(settings)
+    synthetic, synthetic_targets = _synthetic_grids(settings, dataset)
+    dataset, embedding, ref = build_reference(settings, dataset, synthetic)
+    synthetic_vectors = _write_synthetic(settings, embedding, synthetic, synthetic_targets)
+    vectors = np.vstack([ref.vectors[ref.train], synthetic_vectors])
+    targets = np.concatenate([ref.targets[ref.train], synthetic_targets.astype(ref.targets.dtype)])
+    classifier = Classifier(*fit(vectors, targets, settings.random_state))
     metrics = evaluate(classifier, ref.vectors[ref.holdout], ref.targets[ref.holdout])
     manifest = ArtifactStore(settings.artifacts_dir).save(
         embedding,
         classifier,
-        rows={"ref": len(ref.train), "prod": 0, "prod_seen": 0, "total": len(ref.train)},
+        rows={
+            "ref": len(ref.train),
+            "synthetic": len(synthetic_vectors),
+            "prod": 0,
+            "prod_seen": 0,
+            "total": len(vectors),
+        },
         metrics={"holdout": metrics, "seconds": round(time.perf_counter() - started, 2)},
         reason="initial training",
         extra={"dataset": dataset.name, "format": vars(dataset.format)},
@@ -136,13 +188,15 @@ def retrain(settings: PipelineSettings, reason: str = "retraining") -> Manifest:
     n = current.embedding.n_components
     ref = read_reference(settings, n)
     ref_vectors, ref_targets = ref.vectors[ref.train], ref.targets[ref.train]
-    room = max(0, settings.max_training_rows - len(ref_vectors))
+    synthetic_vectors, synthetic_targets = read_synthetic(settings, n)
+    synthetic_targets = _same_label_type(synthetic_targets, ref_targets)
+    room = max(0, settings.max_training_rows - len(ref_vectors) - len(synthetic_vectors))
     prod_vectors, prod_targets, prod_seen = read_prod_training_rows(
         settings.prod_data_path, n, room
     )
     prod_targets = _same_label_type(prod_targets, ref_targets)
-    vectors = np.vstack([ref_vectors, prod_vectors])
-    targets = np.concatenate([ref_targets, prod_targets])
+    vectors = np.vstack([ref_vectors, synthetic_vectors, prod_vectors])
+    targets = np.concatenate([ref_targets, synthetic_targets, prod_targets])
     classifier = Classifier(*fit(vectors, targets, settings.random_state))
     metrics = evaluate(classifier, ref.vectors[ref.holdout], ref.targets[ref.holdout])
     seconds = round(time.perf_counter() - started, 2)
@@ -152,6 +206,7 @@ def retrain(settings: PipelineSettings, reason: str = "retraining") -> Manifest:
         # prod_seen: the rows prod_data.csv held, so a restart can tell a missed retraining.
         rows={
             "ref": len(ref_vectors),
+            "synthetic": len(synthetic_vectors),
             "prod": len(prod_vectors),
             "prod_seen": prod_seen,
             "total": len(vectors),

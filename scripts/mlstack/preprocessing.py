@@ -105,21 +105,54 @@ def _shrink(gray: np.ndarray) -> np.ndarray:
     return np.asarray(Image.fromarray(gray).resize(size, Image.Resampling.BOX))
 
 
-def ink_map(gray: np.ndarray) -> np.ndarray:
-    """Ink strength in [0, 1] whatever the polarity: the background is what the
-    border of the image mostly shows."""
+def _surface(height: int, width: int) -> np.ndarray:
+    """Quadratic terms (1, x, y, x², xy, y²) of every pixel, coordinates in [-1, 1]."""
+    yy, xx = np.mgrid[-1 : 1 : complex(0, height), -1 : 1 : complex(0, width)]
+    return np.stack([np.ones_like(xx), xx, yy, xx**2, xx * yy, yy**2], axis=-1).reshape(-1, 6)
+
+
+def background_of(gray: np.ndarray) -> tuple[np.ndarray, bool]:
+    """The paper (or screen) under the ink as a smooth surface, and whether the ink
+    is darker than it. Photos light a page unevenly (gradients, vignetting), so a
+    quadratic surface is fitted, first to the image's border, then to every pixel
+    that does not look like ink. The fit runs on a small copy: it is smooth anyway."""
     height, width = gray.shape
-    frame = max(1, min(height, width) // 20)
-    border = np.concatenate(
-        [
-            gray[:frame].ravel(),
-            gray[-frame:].ravel(),
-            gray[:, :frame].ravel(),
-            gray[:, -frame:].ravel(),
-        ]
-    )
-    background = float(np.median(border))
-    ink = background - gray if background >= 0.5 else gray - background
+    side = 48
+    if max(height, width) > side:
+        ratio = side / max(height, width)
+        small_size = (max(1, round(width * ratio)), max(1, round(height * ratio)))
+        small = np.asarray(Image.fromarray(gray).resize(small_size, Image.Resampling.BOX))
+    else:
+        small = gray
+    frame = max(1, min(small.shape) // 12)
+    border = np.zeros(small.shape, dtype=bool)
+    border[:frame], border[-frame:], border[:, :frame], border[:, -frame:] = True, True, True, True
+    level = float(np.median(small[border]))
+    low, high = np.percentile(gray, [0.5, 99.5])
+    # The ink is on the side of the grey range farther from the background.
+    dark_ink = bool((level - low) >= (high - level))
+    terms = _surface(*small.shape)
+    values = small.ravel().astype(np.float64)
+    keep = border.ravel()
+    coef = np.array([level, 0, 0, 0, 0, 0], dtype=np.float64)
+    for _ in range(3):
+        if keep.sum() < 12:
+            break
+        chosen = terms[keep]
+        gram = chosen.T @ chosen + 1e-6 * np.eye(6)  # tiny ridge: a thin border is degenerate
+        coef = np.linalg.solve(gram, chosen.T @ values[keep])
+        signed = (terms @ coef - values) * (1 if dark_ink else -1)
+        spread = float(np.percentile(signed, 99.5))
+        keep = signed < max(0.3 * spread, 0.02)
+    surface = (_surface(height, width) @ coef).reshape(height, width)
+    return surface.astype(np.float32), dark_ink
+
+
+def ink_map(gray: np.ndarray) -> np.ndarray:
+    """Ink strength in [0, 1] whatever the polarity and the lighting: the distance
+    from the fitted background, towards the ink's side."""
+    background, dark_ink = background_of(gray)
+    ink = background - gray if dark_ink else gray - background
     ink = np.clip(ink, 0.0, None)
     peak = float(np.percentile(ink, 99.5))
     if peak <= 0.04:  # a blank image: no contrast to speak of

@@ -34,6 +34,9 @@ class PipelineSettings(BaseSettings):
     random_state: int = 0
     # Retraining cost grows with rows; past this many, the oldest production rows are left out.
     max_training_rows: int = Field(default=60_000, ge=100)
+    # Font-free synthetic digits (drawn strokes, photo/canvas-like renderings) added
+    # to the training rows of the default data set, per label; 0 turns them off.
+    synthetic_per_label: int = Field(default=200, ge=0)
     max_upload_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     max_image_pixels: int = Field(default=40_000_000, ge=64)
 
@@ -52,6 +55,10 @@ class PipelineSettings(BaseSettings):
     @property
     def prod_data_path(self) -> Path:
         return self.data_dir / "prod_data.csv"
+
+    @property
+    def synthetic_data_path(self) -> Path:
+        return self.data_dir / "synthetic_data.csv"
 
     @property
     def samples_dir(self) -> Path:
