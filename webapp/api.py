@@ -73,6 +73,7 @@ def init_state() -> None:
         "feedback": None,  # {"digest": str, "prediction_id": str|None, "result": FeedbackResult}
         "feedback_error": None,
         "canvas_round": 0,  # bumped to clear the drawing
+        "label_hints": {},  # image digest -> the label a sample's file name gives
     }
     for key, value in defaults.items():
         st.session_state.setdefault(key, value)
@@ -181,10 +182,13 @@ def image_input(settings: WebappSettings) -> tuple[bytes | None, str]:
     )
     path = by_name[name].path
     try:
-        return path.read_bytes(), path.name
+        data = path.read_bytes()
     except OSError as error:
         st.error(f"Cannot read {path}: {error}")
         return None, ""
+    # The file name tells the true label: offer it as the default answer.
+    st.session_state.label_hints[hashlib.sha256(data).hexdigest()] = by_name[name].label
+    return data, path.name
 
 
 def clear_canvas() -> None:
@@ -234,7 +238,9 @@ def feedback_form(client: ServingClient, image: bytes, digest: str) -> None:
     prediction: Prediction = st.session_state.prediction["result"]
     labels = label_options(st.session_state.model, prediction)
     st.subheader("Was it right?")
-    index = labels.index(prediction.prediction) if prediction.prediction in labels else 0
+    # The default answer: a sample's own label, else the prediction.
+    default = st.session_state.label_hints.get(digest, prediction.prediction)
+    index = labels.index(default) if default in labels else 0
     target_key = f"target_{digest}_{prediction.prediction_id}"
     st.selectbox("True label", labels, index=index, key=target_key)
     sent = st.session_state.feedback

@@ -227,7 +227,7 @@ def test_labels_fall_back_to_0_9_when_the_model_route_fails(
     assert true_label_box(at).options == [str(d) for d in range(10)]
 
 
-def test_a_sample_image_is_sent_as_its_file(
+def test_a_sample_is_sent_as_its_file_and_its_label_offered(
     page: Page, contract: ContractServer, tmp_path: Path
 ) -> None:
     samples = tmp_path / "samples"
@@ -244,6 +244,12 @@ def test_a_sample_image_is_sent_as_its_file(
     predict(at)
     (request,) = sent(contract, "/predict")
     assert base64.b64decode(request["image"]) == files["3_0101.png"]
+    # The true label offered first is the one in the file's name, not the prediction.
+    contract.prediction = 5
+    at.selectbox(key="sample").select_index(0).run()
+    predict(at)
+    assert [m.value for m in at.metric] == ["5"]
+    assert true_label_box(at).value == 1
 
 
 def test_no_samples_is_explained(page: Page, contract: ContractServer) -> None:
