@@ -286,6 +286,19 @@ class PrometheusMiddleware:
     def __init__(self, app: ASGIApp, routes: Callable[[], list] | None = None) -> None:
         self.app = app
         self.routes = routes
+        # (method, route, status) -> its counter and histogram: labels() costs a lock and
+        # checks on every call. The keys are few: route templates, not paths.
+        self._series: dict[tuple[str, str, str], tuple[Any, Any]] = {}
+        self._in_progress = {m: IN_PROGRESS.labels(method=m) for m in (*METHODS, "OTHER")}
+
+    def _record(self, method: str, route: str, status: int, seconds: float) -> None:
+        key = (method, route, str(status))
+        series = self._series.get(key)
+        if series is None:
+            labels = {"method": method, "route": route, "status": key[2]}
+            series = self._series[key] = (REQUESTS.labels(**labels), LATENCY.labels(**labels))
+        series[0].inc()
+        series[1].observe(seconds)
 
     @staticmethod
     def _on_shutdown(send: Send) -> Send:
@@ -309,7 +322,7 @@ class PrometheusMiddleware:
         started = time.perf_counter()
         status = 500
         finished = False
-        in_progress = IN_PROGRESS.labels(method=method)
+        in_progress = self._in_progress[method]
         in_progress.inc()
 
         def finish() -> None:
@@ -317,10 +330,8 @@ class PrometheusMiddleware:
             if finished:
                 return
             finished = True
-            route = _route_of(scope, request, self.routes)
-            labels = {"method": method, "route": route, "status": str(status)}
-            REQUESTS.labels(**labels).inc()
-            LATENCY.labels(**labels).observe(time.perf_counter() - started)
+            seconds = time.perf_counter() - started
+            self._record(method, _route_of(scope, request, self.routes), status, seconds)
 
         async def send_wrapper(message: Message) -> None:
             nonlocal status
