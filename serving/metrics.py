@@ -17,9 +17,9 @@ otherwise one is made per server run under the temporary folder, keyed on the
 process that owns the workers (uvicorn's supervisor, or this process when it runs
 alone), so a restart starts from zero and old runs' folders are removed.
 
-This module must be imported before anything else imports prometheus_client: the
-library picks its storage when first imported. It sets PROMETHEUS_MULTIPROC_DIR in its
-process's environment (the library reads it there).
+prometheus_client picks its storage when first imported; if it was imported before
+this module, the choice is made again here. This module sets PROMETHEUS_MULTIPROC_DIR
+in its process's environment (the library reads it there).
 """
 
 from __future__ import annotations
@@ -102,8 +102,14 @@ from prometheus_client import (  # noqa: E402
     generate_latest,
     multiprocess,
 )
+from prometheus_client import values as _values  # noqa: E402
 from prometheus_client.core import GaugeMetricFamily  # noqa: E402
 from prometheus_client.registry import Collector  # noqa: E402
+
+if not getattr(_values.ValueClass, "_multiprocess", False):
+    # Something imported prometheus_client before this module set the folder: the
+    # metrics below must still be file-backed, or /metrics would not see them.
+    _values.ValueClass = _values.get_value_class()
 
 SETTINGS = MetricsSettings()
 OUTCOMES_FILE = MULTIPROC_DIR / "feedback_outcomes.bin"

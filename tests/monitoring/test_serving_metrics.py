@@ -4,6 +4,8 @@ scrape, whichever worker answers it, gives the figures of both workers together.
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -195,6 +197,24 @@ def test_an_inherited_automatic_folder_is_not_shared(tmp_path: Path) -> None:
         assert not list(inherited.iterdir()), "the server wrote into its parent's folder"
         # Its own folder beside the parent's, which stays: its owner is alive.
         assert len(list((tmp_path / "mlstack-metrics").iterdir())) == 2
+
+
+def test_prometheus_client_imported_first_still_counts(tmp_path: Path) -> None:
+    """Another module imported prometheus_client before metrics.py: still file-backed."""
+    code = (
+        "import prometheus_client, metrics\n"
+        "metrics.observe_prediction(6); metrics.observe_prediction(6)\n"
+        "print(metrics.render()[0].decode())"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        env=demo_env(tmp_path),
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout
+    assert 'mlstack_predictions_total{label="6"} 2.0' in out
 
 
 def test_workers_leave_no_live_gauge_behind(tmp_path: Path) -> None:
