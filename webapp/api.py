@@ -145,7 +145,8 @@ def sidebar(settings: WebappSettings, client: ServingClient) -> None:
             if model.classes:
                 st.write("Labels: " + ", ".join(str(c) for c in model.classes))
             if model.k:
-                st.write(f"Retrains every {model.k} feedback rows.")
+                every = "feedback row" if model.k == 1 else f"{model.k} feedback rows"
+                st.write(f"Retrains after every {every}.")
             if model.prod_rows is not None:
                 st.write(f"Feedback rows stored: {model.prod_rows}")
 

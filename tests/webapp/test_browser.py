@@ -9,8 +9,10 @@ from __future__ import annotations
 import base64
 import contextlib
 import itertools
+import json
 import re
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -76,6 +78,15 @@ def page(browser: Browser) -> Iterator[Page]:
         context.close()
 
 
+def record(name: str, seconds: float) -> None:
+    """Keep a figure (seconds from click to answer on the page) in timings.json."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    path = SHOTS / "timings.json"
+    figures = json.loads(path.read_text()) if path.exists() else {}
+    figures[name] = round(seconds, 2)
+    path.write_text(json.dumps(figures, indent=1, sort_keys=True))
+
+
 def shot(page: Page, name: str) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.wait_for_timeout(300)  # let the last rerun paint
@@ -88,13 +99,15 @@ def open_page(page: Page, url: str) -> None:
     expect(page.get_by_text("Model version 1")).to_be_visible()  # /model answered
 
 
-def predict(page: Page) -> tuple[int, str]:
+def predict(page: Page, figure: str) -> tuple[int, str]:
     """Press Predict; the label and prediction id the page shows."""
     button = page.get_by_role("button", name="Predict")
     expect(button).to_be_enabled()
+    started = time.perf_counter()
     button.click()
     metric = page.get_by_test_id("stMetricValue")
     expect(metric).to_be_visible()
+    record(figure, time.perf_counter() - started)
     caption = page.get_by_text(re.compile(r"^Prediction id \S+$"))
     expect(caption).to_be_visible()
     return int(metric.inner_text()), caption.inner_text().split()[-1]
@@ -107,9 +120,11 @@ def give_true_label(page: Page, label: int) -> None:
     expect(box).to_have_value(str(label))
 
 
-def send_feedback(page: Page) -> None:
+def send_feedback(page: Page, figure: str) -> None:
+    started = time.perf_counter()
     page.get_by_role("button", name="Send feedback").click()
     expect(page.get_by_text(re.compile(r"prod_data\.csv now holds \d+ rows?"))).to_be_visible()
+    record(figure, time.perf_counter() - started)
 
 
 def prod_rows(root: Path) -> pd.DataFrame:
@@ -130,7 +145,7 @@ def test_upload_a_sample_predict_and_feedback(
         expect(page.get_by_test_id("stImage")).to_be_visible()
         shot(page, "upload_2_image")
 
-        shown, prediction_id = predict(page)
+        shown, prediction_id = predict(page, "upload_predict_s")
         shot(page, "upload_3_prediction")
         # The page shows what the API answers for these very bytes.
         direct = requests.post(
@@ -144,7 +159,7 @@ def test_upload_a_sample_predict_and_feedback(
         give_true_label(page, (label + 1) % 10)
         give_true_label(page, label)
         shot(page, "upload_4_true_label")
-        send_feedback(page)
+        send_feedback(page, "feedback_s")
         expect(page.get_by_text("prod_data.csv now holds 1 row.")).to_be_visible()
         expect(page.get_by_text("Not retrained this time: model version 1.")).to_be_visible()
         shot(page, "upload_5_feedback")
@@ -193,12 +208,12 @@ def test_draw_a_digit_predict_feedback_and_retrain(
         draw_seven(page)
         shot(page, "draw_1_drawing")
 
-        shown, prediction_id = predict(page)
+        shown, prediction_id = predict(page, "drawing_predict_s")
         shot(page, "draw_2_prediction")
         assert shown == 7, "a plain drawn 7 should read as 7"
 
         give_true_label(page, 7)
-        send_feedback(page)
+        send_feedback(page, "feedback_with_retraining_s")
         expect(page.get_by_text("The model was retrained: now version 2.")).to_be_visible()
         expect(page.get_by_text("Model version 2", exact=True)).to_be_visible()  # sidebar
         shot(page, "draw_3_feedback_retrained")
