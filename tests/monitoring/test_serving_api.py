@@ -55,6 +55,7 @@ def test_serving_api_metrics_through_prometheus(project: PipelineSettings, tmp_p
         DATA_DIR=str(project.data_dir),
         ARTIFACTS_DIR=str(project.artifacts_dir),
         RETRAIN_EVERY_K=str(K),
+        RETRAIN_WAIT_SECONDS="300",  # the K-th feedback answers once its retraining is done
         TMPDIR=str(tmp_path),
     )
     images = samples(project)[:20]
@@ -89,7 +90,7 @@ def test_serving_api_metrics_through_prometheus(project: PipelineSettings, tmp_p
         correct = 0
         for (label, image), answer in list(zip(images, predictions, strict=True))[:K]:
             body = {"image": image, "prediction": answer["prediction"], "target": label}
-            stored = httpx.post(f"{base}/feedback", json=body, timeout=120)
+            stored = httpx.post(f"{base}/feedback", json=body, timeout=320)
             stored.raise_for_status()
             correct += answer["prediction"] == label
         assert stored.json()["retrained"] is True
