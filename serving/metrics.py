@@ -25,6 +25,7 @@ in its process's environment (the library reads it there).
 from __future__ import annotations
 
 import atexit
+import logging
 import multiprocessing
 import os
 import shutil
@@ -36,6 +37,8 @@ from typing import Any
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+log = logging.getLogger("serving.metrics")
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 # Where this module chose the folder itself; a child process that inherits both
@@ -179,11 +182,14 @@ def observe_feedback(correct: bool, rows: int | None = None) -> None:
     if rows is not None:
         PROD_ROWS.set(rows)
     # One byte per outcome, appended: O_APPEND writes from several workers never interleave.
-    fd = os.open(OUTCOMES_FILE, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
-        os.write(fd, b"1" if correct else b"0")
-    finally:
-        os.close(fd)
+        fd = os.open(OUTCOMES_FILE, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, b"1" if correct else b"0")
+        finally:
+            os.close(fd)
+    except OSError as exc:  # a metric must never fail the request that it counts
+        log.warning("could not record a feedback outcome in %s: %s", OUTCOMES_FILE, exc)
 
 
 def set_model_version(version: int) -> None:
