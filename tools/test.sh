@@ -41,6 +41,15 @@ say "ruff (lint and format)"
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 
+# A Docker engine for the container tests (tests/docker): started here when the machine
+# can run one; otherwise those tests are skipped, and this says why.
+say "Docker engine for the container tests"
+if compose="$(bash tools/docker-engine.sh)"; then
+  say "Docker engine ready ($compose): the container tests run"
+else
+  say "no Docker engine here (reason above): the container tests will be skipped"
+fi
+
 say "pytest"
 # Exit code 5 (no test collected) is a failure too.
 .venv/bin/python -m pytest "$@"
