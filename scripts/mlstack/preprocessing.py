@@ -152,10 +152,13 @@ def ink_map(gray: np.ndarray) -> np.ndarray:
     """Ink strength in [0, 1] whatever the polarity and the lighting: the distance
     from the fitted background, towards the ink's side."""
     background, dark_ink = background_of(gray)
-    ink = background - gray if dark_ink else gray - background
-    ink = np.clip(ink, 0.0, None)
+    signed = background - gray if dark_ink else gray - background
+    # Paper grain and sensor noise, from the spread of the residual (median absolute
+    # deviation: the ink, a minority of pixels, barely moves it).
+    noise = 1.4826 * float(np.median(np.abs(signed - np.median(signed))))
+    ink = np.clip(signed, 0.0, None)
     peak = float(np.percentile(ink, 99.5))
-    if peak <= 0.04:  # a blank image: no contrast to speak of
+    if peak <= max(0.04, 5 * noise):  # a blank image: no contrast above the noise
         return np.zeros_like(gray)
     return np.clip(ink / peak, 0.0, 1.0)
 

@@ -1,0 +1,194 @@
+"""The upload preprocessing: any picture of a digit -> the data set's 8x8 format,
+the same whatever the polarity, position, size, colours, lighting, file format,
+orientation tag or transparency."""
+
+import io
+
+import numpy as np
+import pytest
+from mlstack.augment import stroke_ink
+from mlstack.preprocessing import (
+    DIGITS_FORMAT,
+    ImageError,
+    bytes_to_format,
+    decode_image,
+    grid_to_png,
+    to_format,
+)
+from PIL import Image, ImageDraw, ImageFilter
+
+LIMITS = {"max_bytes": 20_000_000, "max_pixels": 40_000_000}
+
+
+def seven(size: int = 200, width: int = 14, box: tuple[int, int, int, int] | None = None):
+    """A white-on-black 7 (L mode) with its box (left, top, right, bottom)."""
+    left, top, right, bottom = box or (size // 4, size // 8, size * 3 // 4, size * 7 // 8)
+    image = Image.new("L", (size, size), 0)
+    draw = ImageDraw.Draw(image)
+    draw.line([(left, top), (right, top), (left + (right - left) // 3, bottom)], 255, width)
+    return image
+
+
+def encode(image: Image.Image, fmt: str = "PNG", **options) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt, **options)
+    return buffer.getvalue()
+
+
+def grid_of(image: Image.Image, fmt: str = "PNG", **options) -> np.ndarray:
+    return bytes_to_format(encode(image, fmt, **options), **LIMITS)
+
+
+def close(a: np.ndarray, b: np.ndarray, tolerance: float = 0.05) -> bool:
+    """Same digit in the 8x8 grid: cells differ by little on average."""
+    return float(np.abs(a - b).mean()) <= tolerance
+
+
+def on_paper(ink: Image.Image, paper, pen) -> Image.Image:
+    """An L-mode ink shape as pen colour on paper colour (RGB)."""
+    alpha = np.asarray(ink, dtype=np.float32)[..., None] / 255.0
+    rgb = np.array(paper, np.float32) * (1 - alpha) + np.array(pen, np.float32) * alpha
+    return Image.fromarray(rgb.astype(np.uint8), "RGB")
+
+
+def test_grid_has_the_data_sets_shape_and_levels() -> None:
+    grid = grid_of(seven())
+    assert grid.shape == DIGITS_FORMAT.shape
+    assert grid.min() >= 0
+    assert grid.max() == 1.0
+    levels = grid * DIGITS_FORMAT.levels
+    np.testing.assert_array_equal(levels, np.round(levels))
+    # Like the digits: the digit fills the 8 rows, and ink covers about 30% of the bitmap.
+    assert grid.any(axis=1).all()
+    assert 0.2 <= grid.mean() <= 0.4
+
+
+def test_polarity_is_found_whatever_the_colours() -> None:
+    white_on_black = grid_of(seven())
+    black_on_white = grid_of(Image.eval(seven(), lambda v: 255 - v))
+    np.testing.assert_array_equal(white_on_black, black_on_white)
+    blue_on_yellow = grid_of(on_paper(seven(), (240, 220, 120), (30, 40, 160)))
+    yellow_on_blue = grid_of(on_paper(seven(), (20, 30, 110), (250, 230, 90)))
+    assert close(blue_on_yellow, white_on_black)
+    assert close(yellow_on_blue, white_on_black)
+
+
+@pytest.mark.parametrize(
+    ("size", "box", "width"),
+    [
+        (200, (20, 20, 80, 110), 8),  # small, top left
+        (600, (330, 250, 560, 580), 30),  # large, bottom right
+        (400, (150, 40, 250, 200), 10),  # off-centre, thin pen
+    ],
+)
+def test_position_and_size_do_not_matter(size, box, width) -> None:
+    reference = grid_of(seven())
+    moved = grid_of(seven(size, width, box))
+    assert close(moved, reference, 0.06)
+
+
+def test_uneven_light_and_paper_noise() -> None:
+    """A photo: a strong light gradient across the page, vignetting and noise."""
+    ink = seven(300, 18)
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:300, 0:300] / 300.0
+    light = 0.55 + 0.45 * xx - 0.35 * ((xx - 0.5) ** 2 + (yy - 0.5) ** 2)
+    paper = 235 * light + rng.normal(0, 6, (300, 300))
+    alpha = np.asarray(ink, np.float32) / 255.0
+    photo = paper * (1 - alpha) + 40 * light * alpha
+    photo = Image.fromarray(np.clip(photo, 0, 255).astype(np.uint8))
+    assert close(grid_of(photo, "JPEG", quality=60), grid_of(seven(300, 18)), 0.06)
+
+
+def test_jpeg_matches_png() -> None:
+    image = on_paper(seven(), (250, 250, 250), (20, 20, 20))
+    assert close(grid_of(image, "JPEG", quality=35), grid_of(image), 0.04)
+
+
+def test_exif_orientation_is_applied() -> None:
+    upright = on_paper(seven(), (255, 255, 255), (0, 0, 0))
+    # A phone stores the sensor's pixels turned and says so in the EXIF tag 0x0112:
+    # orientation 6 means "rotate 90 degrees clockwise to display".
+    stored = upright.transpose(Image.Transpose.ROTATE_90)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    tagged = bytes_to_format(encode(stored, "JPEG", quality=95, exif=exif), **LIMITS)
+    untagged = bytes_to_format(encode(stored, "JPEG", quality=95), **LIMITS)
+    assert close(tagged, grid_of(upright), 0.04)
+    assert not close(untagged, grid_of(upright), 0.1)
+
+
+def test_transparent_background() -> None:
+    """Canvas exports: strokes on a transparent background, whatever colour the
+    transparent pixels hold."""
+    alpha = seven()
+    for rgb in ((0, 0, 0), (255, 255, 255)):
+        layer = Image.new("RGBA", alpha.size, (*rgb, 0))
+        pen = (20, 20, 20) if rgb == (255, 255, 255) else (250, 250, 250)
+        layer.paste(Image.new("RGBA", alpha.size, (*pen, 255)), mask=alpha)
+        assert close(grid_of(layer), grid_of(seven()), 0.04)
+
+
+def test_tiny_images() -> None:
+    for side in (1, 2, 3):
+        dot = Image.new("L", (side, side), 0)
+        dot.putpixel((side // 2, side // 2), 255)
+        grid = grid_of(dot)
+        assert grid.shape == DIGITS_FORMAT.shape  # a defined answer, no crash
+    small = seven(20, 2, (5, 3, 15, 17))
+    assert close(grid_of(small), grid_of(seven()), 0.08)
+
+
+def test_huge_images_and_limits() -> None:
+    big = seven(200).resize((4000, 4000), Image.Resampling.NEAREST)
+    assert close(grid_of(big), grid_of(seven(200)), 0.04)
+    data = encode(big)
+    with pytest.raises(ImageError, match="limit"):
+        bytes_to_format(data, max_bytes=LIMITS["max_bytes"], max_pixels=4000 * 4000 - 1)
+    with pytest.raises(ImageError, match="limit"):
+        bytes_to_format(data, max_bytes=len(data) - 1, max_pixels=LIMITS["max_pixels"])
+
+
+def test_blank_images_give_an_empty_grid() -> None:
+    """No digit to be found: the defined result is an all-zero grid, which the
+    serving API answers with a 422."""
+    rng = np.random.default_rng(0)
+    noisy = np.clip(200 + rng.normal(0, 6, (240, 320)), 0, 255).astype(np.uint8)
+    blanks = [
+        Image.new("L", (64, 64), 255),
+        Image.new("RGB", (500, 300), (30, 120, 60)),
+        Image.new("RGBA", (64, 64), (0, 0, 0, 0)),
+        Image.fromarray(noisy),
+    ]
+    for blank in blanks:
+        assert not grid_of(blank).any()
+    assert not grid_of(Image.fromarray(noisy), "JPEG", quality=50).any()
+
+
+def test_not_an_image_is_refused_with_a_clear_error() -> None:
+    with pytest.raises(ImageError, match="empty"):
+        decode_image(b"", **LIMITS)
+    with pytest.raises(ImageError, match="not a readable image"):
+        decode_image(b"hello, world", **LIMITS)
+    truncated = encode(seven(), "JPEG")[:300]
+    with pytest.raises(ImageError):
+        bytes_to_format(truncated, **LIMITS)
+
+
+def test_native_images_are_taken_as_is() -> None:
+    """An 8x8 grayscale image in the data set's own format keeps its values exactly;
+    the same digit at another size goes through the full preprocessing."""
+    rng = np.random.default_rng(0)
+    grid = rng.integers(0, 17, (8, 8)) / 16.0
+    np.testing.assert_array_equal(bytes_to_format(grid_to_png(grid), **LIMITS), grid)
+    assert not np.array_equal(
+        to_format(Image.fromarray((grid * 255).astype(np.uint8)).resize((9, 8))), grid
+    )
+
+
+def test_pen_width_is_normalised() -> None:
+    """A felt pen and a fine pen give about the same ink coverage."""
+    thin = Image.fromarray((stroke_ink(4, np.random.default_rng(3)) * 255).astype(np.uint8))
+    thick = thin.filter(ImageFilter.MaxFilter(9))
+    assert abs(grid_of(thin).mean() - grid_of(thick).mean()) < 0.08
+    assert close(grid_of(thin), grid_of(thick), 0.12)
