@@ -16,6 +16,17 @@ if ! command -v chromium >/dev/null 2>&1; then
   fi
 fi
 
+# Fonts for the real-world evaluation set (printed digits in fonts never used while
+# tuning the model: tests/scripts/test_realworld.py).
+if [ ! -d /usr/share/fonts/truetype/liberation ] || [ ! -d /usr/share/fonts/opentype/urw-base35 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    say "installing Debian's fonts for the real-world evaluation tests"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+      fonts-liberation fonts-freefont-ttf fonts-urw-base35 >/dev/null ||
+      say "fonts could not be installed: the printed-digit test will be skipped"
+  fi
+fi
+
 # Debian's Prometheus for the monitoring tests (a real server on loopback).
 if ! command -v prometheus >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
