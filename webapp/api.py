@@ -18,8 +18,10 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-# The sibling modules import whatever the working directory (streamlit run, AppTest).
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+# The sibling modules import whatever the working directory (streamlit run, AppTest);
+# once only, although the script runs again on every interaction.
+if str(Path(__file__).resolve().parent) not in sys.path:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from client import (
     FeedbackResult,
