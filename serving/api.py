@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import metrics
 from config import ServingSettings, get_settings
 from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
@@ -89,6 +90,8 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:
             allow_methods=["GET", "POST"],
             allow_headers=["Authorization", "Content-Type"],
         )
+    # Outermost, so that the 400/413 answers of the checks above are counted too.
+    metrics.instrument(app)
     return app
 
 

@@ -20,6 +20,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import metrics
 import numpy as np
 from config import ServingSettings
 from filelock import FileLock
@@ -71,6 +72,7 @@ class ModelHolder:
     def load(self) -> LoadedModel:
         model = LoadedModel.from_artifacts(self.store.load())
         self._model = model
+        metrics.set_model_version(model.version)
         log.info("model version %d loaded (%s)", model.version, model.artifacts.manifest.classifier)
         return model
 
@@ -134,8 +136,11 @@ class Retrainer:
                     self.settings, f"{rows} feedback rows", self.settings.retrain_niceness
                 )
                 self.holder.model  # noqa: B018  (swap to the new version now, not at the next request)
-                return RetrainResult(manifest, round(time.perf_counter() - started, 3))
+                seconds = time.perf_counter() - started
+                metrics.observe_retrain(seconds, manifest.version)
+                return RetrainResult(manifest, round(seconds, 3))
         except Exception:
+            metrics.observe_retrain(0.0, success=False)
             log.exception("retraining at %d rows failed; the previous model stays in use", rows)
             raise
         finally:

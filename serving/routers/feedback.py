@@ -7,6 +7,7 @@ import asyncio
 import logging
 import uuid
 
+import metrics
 from deps import ServicesDep, require_token
 from fastapi import APIRouter, Depends
 from holder import Services
@@ -33,6 +34,7 @@ def store_feedback(body: FeedbackRequest, services: Services) -> tuple[int, int]
         model_version=model.version,
         prediction_id=body.prediction_id or uuid.uuid4().hex,
     )
+    metrics.observe_feedback(prediction == target, rows=rows)
     return rows, model.version
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+import metrics
 from deps import ServicesDep
 from fastapi import APIRouter
 from holder import Services
@@ -17,6 +18,7 @@ router = APIRouter(tags=["model"])
 def predict_bytes(data: bytes, services: Services) -> PredictResponse:
     model = services.holder.model
     prediction, probabilities = model.predict(embed(data, model, services.settings))
+    metrics.observe_prediction(prediction)
     return PredictResponse(
         prediction=prediction,
         probabilities=probabilities,
