@@ -84,7 +84,7 @@ class ReportingSettings(BaseSettings):
         default=100, ge=1, alias="REPORT_BATCH_ROWS", description="Feedback rows per snapshot"
     )
     max_batches: int = Field(
-        default=50,
+        default=60,
         ge=2,
         alias="REPORT_MAX_BATCHES",
         description="Past this many batches the batch size doubles (and batches are redone), "
