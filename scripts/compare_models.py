@@ -9,20 +9,24 @@ training vectors with noise).
 
 python scripts/compare_models.py                      # uses data/ and artifacts/
 python scripts/compare_models.py --realworld /tmp/rw --sizes 10000 60000 100000
+python scripts/compare_models.py --only none --retrain-rows 100000   # retraining cost only
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import shutil
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 from mlstack.artifacts import ArtifactStore
-from mlstack.pipeline import read_reference, read_synthetic
+from mlstack.pipeline import read_reference, read_synthetic, retrain
 from mlstack.settings import PipelineSettings
+from mlstack.synthetic import write_synthetic_prod
 from sklearn.base import ClassifierMixin
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.kernel_approximation import Nystroem
@@ -89,6 +93,30 @@ def realworld_vectors(folder: Path, settings: PipelineSettings) -> tuple[np.ndar
     return np.array(vectors), np.array([int(row["label"]) for row in rows])
 
 
+def retraining_cost(settings: PipelineSettings, prod_rows: int) -> None:
+    """Time pipeline.retrain on a copy of the project holding `prod_rows` feedback rows."""
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        shutil.copytree(settings.data_dir, root / "data", symlinks=True)
+        shutil.copytree(settings.artifacts_dir, root / "artifacts", symlinks=True)
+        copy = settings.model_copy(
+            update={
+                "project_root": root,
+                "data_dir": root / "data",
+                "artifacts_dir": root / "artifacts",
+            }
+        )
+        write_synthetic_prod(copy, prod_rows)
+        started = time.perf_counter()
+        manifest = retrain(copy, reason="cost measurement")
+        seconds = time.perf_counter() - started
+    print(
+        f"retraining with {prod_rows:,} rows in prod_data.csv: {seconds:.1f}s "
+        f"(rows used {manifest.rows}, cap max_training_rows={settings.max_training_rows:,}; "
+        f"holdout accuracy {manifest.metrics['holdout']['accuracy']})"
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--folds", type=int, default=5)
@@ -103,6 +131,12 @@ def main(argv: list[str] | None = None) -> None:
         help="skip a candidate's larger sizes once one fit took longer than this",
     )
     parser.add_argument("--only", nargs="*", help="candidate names to run (default: all)")
+    parser.add_argument(
+        "--retrain-rows",
+        type=int,
+        default=0,
+        help="also time pipeline.retrain with this many prod rows",
+    )
     args = parser.parse_args(argv)
     settings = PipelineSettings()
     n = ArtifactStore(settings.artifacts_dir).manifest().n_components
@@ -142,6 +176,8 @@ def main(argv: list[str] | None = None) -> None:
             slow = seconds > args.max_fit_seconds
             line += f"{seconds:>11.1f}s"
         print(line, flush=True)
+    if args.retrain_rows:
+        retraining_cost(settings, args.retrain_rows)
 
 
 if __name__ == "__main__":
