@@ -8,6 +8,7 @@ holder, and repairs prod_data.csv if a crash left a torn last line.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -15,6 +16,8 @@ from pathlib import Path
 import metrics
 from config import ServingSettings, get_settings
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from filelock import FileLock
@@ -51,6 +54,20 @@ def start_services(settings: ServingSettings) -> Services:
     return services
 
 
+def json_safe(value: object) -> object:
+    """`value` with what JSON cannot carry made printable: NaN and infinities (Python's
+    JSON parser reads `NaN`, `Infinity`, `1e999`) and lone surrogates (`"\\ud800"`)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, dict):
+        return {json_safe(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    return value
+
+
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     setup_logging()
@@ -80,6 +97,14 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:
     @app.exception_handler(InputError)
     async def input_error(_: Request, exc: InputError) -> JSONResponse:
         return JSONResponse(status_code=exc.status, content={"detail": exc.message})
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+        # FastAPI's own handler, except that the inputs it echoes back are made
+        # JSON-safe: a NaN or a lone surrogate in a body turned its 422 into a 500.
+        return JSONResponse(
+            status_code=422, content={"detail": json_safe(jsonable_encoder(exc.errors()))}
+        )
 
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=settings.allowed_hosts)
