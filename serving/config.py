@@ -42,6 +42,12 @@ class ServingSettings(PipelineSettings):
         description="Uploads up to this size are predicted on the event loop; larger ones in a "
         "thread, so a big photo never stalls other requests",
     )
+    inline_predict_pixels: int = Field(
+        default=512 * 512,
+        ge=0,
+        description="...if their header also declares at most this many pixels: a PNG of a few "
+        "KB can hold 40 megapixels, seconds of decoding",
+    )
 
     @field_validator("api_token", mode="before")
     @classmethod

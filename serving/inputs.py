@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import io
 
 import numpy as np
 from config import ServingSettings
 from holder import LoadedModel
 from mlstack.preprocessing import ImageError, bytes_to_format
+from PIL import Image
 
 
 class InputError(Exception):
@@ -33,6 +35,15 @@ def decode_base64(text: str, settings: ServingSettings) -> bytes:
     if not data:
         raise InputError(400, "`image` is empty")
     return data
+
+
+def declared_pixels(data: bytes) -> int | None:
+    """The pixels an image's header declares, read without decoding; None if unreadable."""
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            return image.width * image.height
+    except Exception:  # refused by embed() at the same first step
+        return None
 
 
 def embed(data: bytes, model: LoadedModel, settings: ServingSettings) -> np.ndarray:

@@ -8,7 +8,7 @@ import metrics
 from deps import ServicesDep
 from fastapi import APIRouter
 from holder import Services
-from inputs import decode_base64, embed
+from inputs import declared_pixels, decode_base64, embed
 from schemas import PredictRequest, PredictResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -36,7 +36,12 @@ async def predict(body: PredictRequest, services: ServicesDep) -> PredictRespons
     """Predict the label of an image (its file's bytes, base64-encoded)."""
     data = decode_base64(body.image, services.settings)
     # A small image costs well under a millisecond: doing it here avoids a thread hop.
-    # A large photo goes to a thread so that it never stalls the other requests.
-    if len(data) <= services.settings.inline_predict_bytes:
+    # A large photo goes to a thread so that it never stalls the other requests; so
+    # does a small file that declares many pixels (decoding is what costs).
+    settings = services.settings
+    if (
+        len(data) <= settings.inline_predict_bytes
+        and (declared_pixels(data) or 0) <= settings.inline_predict_pixels
+    ):
         return predict_bytes(data, services)
     return await run_in_threadpool(predict_bytes, data, services)
