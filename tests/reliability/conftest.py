@@ -81,9 +81,9 @@ def token_server(trained_root: Path, tmp_path_factory: pytest.TempPathFactory) -
         server.kill()
 
 
-def png(image: Image.Image) -> bytes:
+def png(image: Image.Image, **options: object) -> bytes:
     buffer = io.BytesIO()
-    image.save(buffer, format="PNG", optimize=True)
+    image.save(buffer, format="PNG", optimize=True, **options)
     return buffer.getvalue()
 
 
