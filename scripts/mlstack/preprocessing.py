@@ -113,9 +113,12 @@ def _surface(height: int, width: int) -> np.ndarray:
 
 def background_of(gray: np.ndarray) -> tuple[np.ndarray, bool]:
     """The paper (or screen) under the ink as a smooth surface, and whether the ink
-    is darker than it. Photos light a page unevenly (gradients, vignetting), so a
-    quadratic surface is fitted, first to the image's border, then to every pixel
-    that does not look like ink. The fit runs on a small copy: it is smooth anyway."""
+    is darker than it. The paper is most of the picture, so its level starts as the
+    median grey; the ink is on the side of the grey range farther from it (a table
+    or a paper edge in the frame is then on the ink's side and is cut off later).
+    Photos light a page unevenly (gradients, vignetting), so a quadratic surface is
+    fitted to the pixels that do not look like ink, three times over. The fit runs
+    on a small copy: it is smooth anyway."""
     height, width = gray.shape
     side = 48
     if max(height, width) > side:
@@ -124,26 +127,22 @@ def background_of(gray: np.ndarray) -> tuple[np.ndarray, bool]:
         small = np.asarray(Image.fromarray(gray).resize(small_size, Image.Resampling.BOX))
     else:
         small = gray
-    frame = max(1, min(small.shape) // 12)
-    border = np.zeros(small.shape, dtype=bool)
-    border[:frame], border[-frame:], border[:, :frame], border[:, -frame:] = True, True, True, True
-    level = float(np.median(small[border]))
+    level = float(np.median(small))
     low, high = np.percentile(gray, [0.5, 99.5])
-    # The ink is on the side of the grey range farther from the background.
     dark_ink = bool((level - low) >= (high - level))
+    sign = 1.0 if dark_ink else -1.0
     terms = _surface(*small.shape)
     values = small.ravel().astype(np.float64)
-    keep = border.ravel()
     coef = np.array([level, 0, 0, 0, 0, 0], dtype=np.float64)
     for _ in range(3):
+        signed = (terms @ coef - values) * sign
+        spread = float(np.percentile(signed, 99.5))
+        keep = signed < max(0.3 * spread, 0.02)
         if keep.sum() < 12:
             break
         chosen = terms[keep]
-        gram = chosen.T @ chosen + 1e-6 * np.eye(6)  # tiny ridge: a thin border is degenerate
+        gram = chosen.T @ chosen + 1e-6 * np.eye(6)  # tiny ridge: a thin strip is degenerate
         coef = np.linalg.solve(gram, chosen.T @ values[keep])
-        signed = (terms @ coef - values) * (1 if dark_ink else -1)
-        spread = float(np.percentile(signed, 99.5))
-        keep = signed < max(0.3 * spread, 0.02)
     surface = (_surface(height, width) @ coef).reshape(height, width)
     return surface.astype(np.float32), dark_ink
 
@@ -180,6 +179,19 @@ def ink_mask(ink: np.ndarray) -> np.ndarray:
     threshold = max(_otsu_threshold(ink), 0.25)
     mask = ink > threshold
     labels, count = ndimage.label(mask, structure=np.ones((3, 3)))
+    if count > 1:
+        # What runs along the picture's edge (a table or the shadow beyond the paper's
+        # edge) is not a digit, when something else is left.
+        height, width = mask.shape
+        edge = [
+            i + 1
+            for i, (rows, cols) in enumerate(ndimage.find_objects(labels))
+            if (rows.start == 0 or cols.start == 0 or rows.stop == height or cols.stop == width)
+            and (rows.stop - rows.start >= 0.95 * height or cols.stop - cols.start >= 0.95 * width)
+        ]
+        if edge and len(edge) < count:
+            mask &= ~np.isin(labels, edge)
+            labels, count = ndimage.label(mask, structure=np.ones((3, 3)))
     if count > 1:
         sizes = ndimage.sum_labels(mask, labels, index=np.arange(1, count + 1))
         keep = np.flatnonzero(sizes >= 0.08 * sizes.max()) + 1

@@ -192,3 +192,11 @@ def test_pen_width_is_normalised() -> None:
     thick = thin.filter(ImageFilter.MaxFilter(9))
     assert abs(grid_of(thin).mean() - grid_of(thick).mean()) < 0.08
     assert close(grid_of(thin), grid_of(thick), 0.12)
+
+
+def test_a_table_around_the_paper_is_cut_off() -> None:
+    """A photo whose frame shows the (darker) table beyond the paper's edges."""
+    sheet = on_paper(seven(), (235, 235, 225), (20, 20, 20))
+    photo = Image.new("RGB", (240, 240), (70, 50, 30))
+    photo.paste(sheet, (20, 20))
+    assert close(grid_of(photo, "JPEG", quality=80), grid_of(seven()), 0.05)
