@@ -37,7 +37,7 @@ from sklearn.neighbors import KNeighborsClassifier
 from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
-from sklearn.svm import SVC
+from sklearn.svm import SVC, LinearSVC
 
 CANDIDATES: dict[str, Callable[[], ClassifierMixin]] = {
     "svc-rbf (C=10)": lambda: SVC(C=10.0, gamma="scale", kernel="rbf", random_state=0),
@@ -47,9 +47,9 @@ CANDIDATES: dict[str, Callable[[], ClassifierMixin]] = {
     "mlp (256, early stop)": lambda: MLPClassifier(
         (256,), early_stopping=True, max_iter=300, random_state=0
     ),
-    "nystroem(1000)+logistic": lambda: make_pipeline(
-        Nystroem(gamma=1 / 30, n_components=1000, random_state=0),
-        LogisticRegression(C=10.0, max_iter=2000),
+    "nystroem(600)+linear svm": lambda: make_pipeline(
+        Nystroem(gamma=1 / 30, n_components=600, random_state=0),
+        LinearSVC(C=1.0),
     ),
 }
 
@@ -110,10 +110,11 @@ def retraining_cost(settings: PipelineSettings, prod_rows: int) -> None:
         started = time.perf_counter()
         manifest = retrain(copy, reason="cost measurement")
         seconds = time.perf_counter() - started
+    # No accuracy here: the stand-in rows are noisy copies of reference rows, the
+    # holdout's included.
     print(
         f"retraining with {prod_rows:,} rows in prod_data.csv: {seconds:.1f}s "
-        f"(rows used {manifest.rows}, cap max_training_rows={settings.max_training_rows:,}; "
-        f"holdout accuracy {manifest.metrics['holdout']['accuracy']})"
+        f"(rows used {manifest.rows}, cap max_training_rows={settings.max_training_rows:,})"
     )
 
 
