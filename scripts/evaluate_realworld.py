@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import time
 from collections import defaultdict
 from pathlib import Path
 
@@ -45,11 +46,14 @@ def evaluate_folder(folder: Path, artifacts_dir: Path, settings: PipelineSetting
         raise SystemExit(f"no images in {folder}")
     vectors, labels, unreadable = [], [], []
     kept, refused = [], []
+    spent = 0.0
     for row in rows:
+        data = (folder / row["file"]).read_bytes()
+        started = time.perf_counter()
         try:
             vectors.append(
                 artifacts.embedding.embed_bytes(
-                    (folder / row["file"]).read_bytes(),
+                    data,
                     max_bytes=settings.max_upload_bytes,
                     max_pixels=settings.max_image_pixels,
                 )
@@ -58,6 +62,8 @@ def evaluate_folder(folder: Path, artifacts_dir: Path, settings: PipelineSetting
             unreadable.append(f"{row['file']}: {exc}")
             refused.append(row)
             continue
+        finally:
+            spent += time.perf_counter() - started
         labels.append(_label(row["label"]))
         kept.append(row)
     predicted = artifacts.classifier.predict(np.array(vectors)).tolist() if vectors else []
@@ -84,6 +90,8 @@ def evaluate_folder(folder: Path, artifacts_dir: Path, settings: PipelineSetting
         "images": len(rows),
         "accuracy": round(sum(right) / len(rows), 4),
         "unreadable": unreadable,
+        # decode + preprocessing + PCA of one file, as /predict does it
+        "embed_ms_per_image": round(1000 * spent / len(rows), 2),
         "by_kind": {k: _summary(v) for k, v in sorted(groups["kind"].items()) if k},
         "by_font": {k: _summary(v) for k, v in sorted(groups["font"].items()) if k},
         "by_class": {k: _summary(v) for k, v in sorted(groups["class"].items())},
@@ -99,7 +107,8 @@ def _summary(oks: list[bool]) -> dict:
 def print_report(result: dict) -> None:
     print(
         f"model version {result['model_version']}: accuracy {result['accuracy']:.1%} "
-        f"on {result['images']} images"
+        f"on {result['images']} images "
+        f"({result['embed_ms_per_image']} ms per image to decode, preprocess and embed)"
     )
     for title in ("by_kind", "by_font", "by_class"):
         if result[title]:

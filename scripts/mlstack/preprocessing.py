@@ -143,8 +143,12 @@ def background_of(gray: np.ndarray) -> tuple[np.ndarray, bool]:
         chosen = terms[keep]
         gram = chosen.T @ chosen + 1e-6 * np.eye(6)  # tiny ridge: a thin strip is degenerate
         coef = np.linalg.solve(gram, chosen.T @ values[keep])
-    surface = (_surface(height, width) @ coef).reshape(height, width)
-    return surface.astype(np.float32), dark_ink
+    # The surface at full size, term by term (broadcast rows and columns).
+    x = np.linspace(-1, 1, width, dtype=np.float32)[None, :]
+    y = np.linspace(-1, 1, height, dtype=np.float32)[:, None]
+    c = coef.astype(np.float32)
+    surface = (c[0] + c[1] * x + c[3] * x * x) + (c[2] * y + c[5] * y * y) + c[4] * x * y
+    return surface, dark_ink
 
 
 def ink_map(gray: np.ndarray) -> np.ndarray:
