@@ -7,6 +7,7 @@ The printed digits use evaluation fonts only (Liberation, FreeFont, URW base35),
 never the fonts used while tuning; training itself uses no font at all."""
 
 import hashlib
+import importlib.util
 import json
 import subprocess
 import sys
@@ -20,9 +21,17 @@ from mlstack.artifacts import ArtifactStore
 from mlstack.settings import PipelineSettings
 
 SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
-sys.path.insert(0, str(SCRIPTS))
-from make_realworld_set import find_fonts  # noqa: E402
 
+
+def _script_module(name: str):
+    """A script of scripts/ as a module, without putting scripts/ on sys.path."""
+    spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+find_fonts = _script_module("make_realworld_set").find_fonts
 EVAL_FONTS = find_fonts(["eval"])
 needs_fonts = pytest.mark.skipif(
     not EVAL_FONTS,
