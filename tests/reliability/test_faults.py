@@ -126,6 +126,8 @@ def test_sigkill_at_random_moments_loses_no_accepted_row(project: PipelineSettin
 
         # Right after the kill, before anything repairs: the active set is complete.
         version_at_kill = store.load().version
+        raw = project.prod_data_path.read_bytes() if project.prod_data_path.exists() else b""
+        torn_at_kill = bool(raw) and not raw.endswith(b"\n")  # cut at the restart if so
         log_offset = len(server.log())
         server.start()
         # After the restart: a verified set, no half-written version, whole rows only.
@@ -150,6 +152,7 @@ def test_sigkill_at_random_moments_loses_no_accepted_row(project: PipelineSettin
                 "in_flight_stored": len(set(ids) & (set(sent) - set(accepted))),
                 "rows_after_restart": len(ids),
                 "version_at_kill": version_at_kill,
+                "torn_line_at_kill": torn_at_kill,
             }
         )
 
@@ -171,7 +174,8 @@ def test_sigkill_at_random_moments_loses_no_accepted_row(project: PipelineSettin
             "accepted_rows": len(all_accepted),
             "rows_found": rows,
             "accepted_rows_lost": 0,
-            "partial_lines": 0,
+            "torn_lines_at_kill": sum(r["torn_line_at_kill"] for r in rounds),
+            "partial_lines_after_restart": 0,
             "final_version": store.current_version(),
             "rounds": rounds,
         },
