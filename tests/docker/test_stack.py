@@ -139,6 +139,7 @@ def stack(
     }
     stack = Stack(root=root, compose=docker_engine.split(), env=env, ports=ports)
     script = ["bash", str(root / "tools" / "stack.sh")]
+    started = False
     try:
         start = time.monotonic()
         built = subprocess.run(
@@ -171,10 +172,10 @@ def stack(
             image: round(int(_docker("image", "inspect", "-f", "{{.Size}}", image).stdout) / 1e6)
             for image in _test_images()
         }
+        started = True
         yield stack
     finally:
-        failed = request.session.testsfailed
-        if failed:
+        if request.session.testsfailed or not started:
             logs = subprocess.run(
                 [*script, "logs"],
                 capture_output=True,
@@ -183,7 +184,7 @@ def stack(
                 timeout=120,
                 check=False,
             )
-            _say(request, "\n--- stack logs (a test failed)\n" + logs.stdout[-8000:])
+            _say(request, "\n--- stack logs (a test or the start failed)\n" + logs.stdout[-8000:])
         subprocess.run(
             [*script, "down", "--volumes"], capture_output=True, env=env, timeout=600, check=False
         )
