@@ -3,6 +3,7 @@ its snapshots, picks up a new snapshot without a restart, and Chromium shows the
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -46,6 +47,7 @@ def ui(built: Built, tmp_path: Path) -> Iterator[tuple[str, Built]]:
     command = [str(evidently), "ui", "--workspace", str(copy.workspace)]
     proc = subprocess.Popen(
         [*command, "--host", "127.0.0.1", "--port", str(port)],
+        env={**os.environ, "DO_NOT_TRACK": "1"},  # no usage events sent anywhere
         stdout=log,
         stderr=subprocess.STDOUT,
     )
