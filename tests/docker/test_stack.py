@@ -16,7 +16,6 @@ healthcheck passes), and writes them to test-output/docker-e2e.json.
 from __future__ import annotations
 
 import base64
-import io
 import json
 import os
 import shutil
@@ -201,17 +200,13 @@ def stack(
         subprocess.run(["chown", "-R", f"{os.getuid()}:{os.getgid()}", str(root)], check=False)
 
 
-def digit_png(index: int, size: int = 96) -> tuple[bytes, int]:
-    """A handwritten digit as a user would upload it: dark ink on white, any size."""
-    from PIL import Image
-    from sklearn.datasets import load_digits
-
-    digits = load_digits()
-    pixels = (255 - digits.images[index] * 255 / 16).astype("uint8")
-    image = Image.fromarray(pixels, mode="L").resize((size, size), Image.Resampling.BILINEAR)
-    buffer = io.BytesIO()
-    image.convert("RGB").save(buffer, format="PNG")
-    return buffer.getvalue(), int(digits.target[index])
+def sample(stack: Stack, index: int) -> tuple[bytes, int]:
+    """A held-out image the stack's first start exported (data/samples/<label>_<row>.png),
+    the files the web app offers a user to upload, and its true label."""
+    files = sorted((stack.root / "data" / "samples").glob("*.png"))
+    assert files, "no sample images in data/samples"
+    path = files[index % len(files)]
+    return path.read_bytes(), int(path.stem.split("_")[0])
 
 
 def b64(data: bytes) -> str:
@@ -298,7 +293,7 @@ def test_first_start_bootstraps_into_the_host_folders(stack: Stack) -> None:
 
 
 def test_predict(stack: Stack) -> None:
-    body = predict(stack, digit_png(0)[0])
+    body = predict(stack, sample(stack, 0)[0])
     assert set(body) >= {"prediction", "probabilities", "model_version", "prediction_id"}
     probabilities = body["probabilities"]
     assert sorted(probabilities, key=int) == [str(label) for label in range(10)]
@@ -315,7 +310,7 @@ def test_k_feedbacks_retrain_and_the_new_model_serves(stack: Stack) -> None:
 
     answers = []
     for index in range(1, RETRAIN_EVERY_K + 1):
-        png, label = digit_png(index * 7)
+        png, label = sample(stack, index * 7)
         predicted = predict(stack, png)
         feedback = httpx.post(
             stack.url("serving", "/feedback"),
@@ -337,7 +332,7 @@ def test_k_feedbacks_retrain_and_the_new_model_serves(stack: Stack) -> None:
     deadline = time.monotonic() + 300
     version = version_before
     while time.monotonic() < deadline:
-        version = predict(stack, digit_png(3)[0])["model_version"]
+        version = predict(stack, sample(stack, 3)[0])["model_version"]
         if version > version_before:
             break
         time.sleep(2)
@@ -362,7 +357,7 @@ def test_webapp_in_a_browser_shows_the_apis_prediction(
 ) -> None:
     from playwright.sync_api import expect
 
-    png, _ = digit_png(5, size=120)
+    png, _ = sample(stack, 5)
     expected = predict(stack, png)  # same image, same model: the page must show this
     upload = tmp_path / "digit.png"
     upload.write_bytes(png)
@@ -405,7 +400,7 @@ def test_reporting_ui_lists_the_project(stack: Stack, browser: object) -> None:
 def test_a_restart_keeps_production_data_and_the_new_model(stack: Stack) -> None:
     prod = stack.root / "data" / "prod_data.csv"
     rows_before = prod.read_text()
-    served_before = predict(stack, digit_png(3)[0])["model_version"]
+    served_before = predict(stack, sample(stack, 3)[0])["model_version"]
     assert served_before > 1, "no retrained model to keep (the retraining test failed?)"
 
     container = stack.compose_run("serving", "ps", "-q", SERVING_SERVICE).strip()
@@ -414,7 +409,7 @@ def test_a_restart_keeps_production_data_and_the_new_model(stack: Stack) -> None
     stack.figures["restart_to_healthy_s"] = round(_wait_healthy(container, 300), 1)
 
     assert prod.read_text() == rows_before
-    assert predict(stack, digit_png(3)[0])["model_version"] == served_before
+    assert predict(stack, sample(stack, 3)[0])["model_version"] == served_before
     info = model_info(stack)
     assert info["manifest"]["version"] == served_before
     assert info["prod_rows"] == len(rows_before.splitlines()) - 1
