@@ -735,9 +735,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--every",
         type=float,
+        nargs="?",
+        const=-1.0,
         default=None,
         metavar="SECONDS",
-        help="re-run on this schedule (default REPORT_EVERY_SECONDS; 0 runs once)",
+        help="re-run on this schedule; with no value, REPORT_EVERY_SECONDS (0: run once). "
+        "Without --every the script runs once, whatever the environment says",
     )
     parser.add_argument(
         "--skip-first",
@@ -749,7 +752,10 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("evidently").setLevel(logging.WARNING)
     settings = ReportingSettings()
     pipeline = PipelineSettings()
-    every = settings.every_seconds if args.every is None else args.every
+    # `python project.py` is one run, whatever the environment (the UI starts after it)
+    every = args.every if args.every is not None and args.every >= 0 else 0.0
+    if args.every is not None and args.every < 0:  # `--every` alone
+        every = settings.every_seconds
     if every > 0 and math.isfinite(every):
         run_forever(every, settings, pipeline, skip_first=args.skip_first)
         return 0
