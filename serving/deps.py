@@ -9,14 +9,15 @@ from fastapi import Depends, Header, HTTPException, Request, status
 from holder import Services
 
 
-def get_services(request: Request) -> Services:
+# async: a plain `def` dependency would run in the thread pool on every request.
+async def get_services(request: Request) -> Services:
     return request.app.state.services
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-def require_token(
+async def require_token(
     services: ServicesDep,
     authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> None:

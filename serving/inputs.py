@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import base64
 import binascii
-import io
 
 import numpy as np
 from config import ServingSettings
 from holder import LoadedModel
-from mlstack.preprocessing import ImageError, bytes_to_format
+from mlstack.preprocessing import ImageError, load_image, open_image, to_format
 from PIL import Image
 
 
@@ -37,30 +36,30 @@ def decode_base64(text: str, settings: ServingSettings) -> bytes:
     return data
 
 
-def declared_pixels(data: bytes) -> int | None:
-    """The pixels an image's header declares, read without decoding; None if unreadable."""
+def open_upload(data: bytes, settings: ServingSettings) -> Image.Image:
+    """The image's header, checked against the limits; no pixel decoded yet."""
     try:
-        with Image.open(io.BytesIO(data)) as image:
-            return image.width * image.height
-    except Exception:  # refused by embed() at the same first step
-        return None
+        return open_image(
+            data, max_bytes=settings.max_upload_bytes, max_pixels=settings.max_image_pixels
+        )
+    except ImageError as exc:
+        raise InputError(422, f"`image`: {exc}") from None
 
 
-def embed(data: bytes, model: LoadedModel, settings: ServingSettings) -> np.ndarray:
-    """Image bytes -> the model's vector, by the same code that built ref_data.csv."""
+def embed_image(image: Image.Image, model: LoadedModel) -> np.ndarray:
+    """An opened upload -> the model's vector, by the same code that built ref_data.csv."""
     embedding = model.artifacts.embedding
     try:
-        grid = bytes_to_format(
-            data,
-            embedding.format,
-            max_bytes=settings.max_upload_bytes,
-            max_pixels=settings.max_image_pixels,
-        )
+        grid = to_format(load_image(image), embedding.format)
     except ImageError as exc:
         raise InputError(422, f"`image`: {exc}") from None
     if not grid.any():
         raise InputError(422, "`image`: no strokes found (a blank or uniform image)")
     return embedding.transform(grid[None])[0]
+
+
+def embed(data: bytes, model: LoadedModel, settings: ServingSettings) -> np.ndarray:
+    return embed_image(open_upload(data, settings), model)
 
 
 def known_label(value: int | str, model: LoadedModel, field: str) -> int | str:

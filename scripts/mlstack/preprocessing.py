@@ -53,34 +53,46 @@ class ImageFormat:
 DIGITS_FORMAT = ImageFormat()
 
 
-def decode_image(data: bytes, *, max_bytes: int, max_pixels: int) -> Image.Image:
-    """Decode image file bytes, refusing oversized files and decompression bombs."""
+def open_image(data: bytes, *, max_bytes: int, max_pixels: int) -> Image.Image:
+    """Read an image's header only (cheap), refusing oversized files and
+    decompression bombs before any pixel is decoded; `load_image` decodes it."""
     if not data:
         raise ImageError("the image is empty")
     if len(data) > max_bytes:
         raise ImageError(f"the image is {len(data)} bytes; the limit is {max_bytes}")
     try:
         image = Image.open(io.BytesIO(data))
-        # Image.open reads only the header: check the size before decoding pixels.
-        if image.width * image.height > max_pixels:
-            raise ImageError(
-                f"the image is {image.width}x{image.height} pixels; "
-                f"the limit is {max_pixels} pixels"
-            )
-        if image.format == "JPEG":
-            # A phone photo is decoded at 1/2 to 1/8 scale right away (DCT scaling):
-            # far less time and memory, and the grid is made from 192 px anyway.
-            image.draft(image.mode, (2 * WORKING_SIDE, 2 * WORKING_SIDE))
-        image.load()
-    except ImageError:
-        raise
     except (UnidentifiedImageError, Image.DecompressionBombError) as exc:
         raise ImageError(f"not a readable image ({exc.__class__.__name__})") from exc
     except (OSError, ValueError, SyntaxError, EOFError) as exc:
         raise ImageError(f"the image is corrupt or truncated: {exc}") from exc
     if image.width < 1 or image.height < 1:
         raise ImageError("the image has no pixels")
+    if image.width * image.height > max_pixels:
+        raise ImageError(
+            f"the image is {image.width}x{image.height} pixels; the limit is {max_pixels} pixels"
+        )
+    if image.format == "JPEG":
+        # A phone photo is decoded at 1/2 to 1/8 scale right away (DCT scaling):
+        # far less time and memory, and the grid is made from 192 px anyway.
+        image.draft(image.mode, (2 * WORKING_SIDE, 2 * WORKING_SIDE))
     return image
+
+
+def load_image(image: Image.Image) -> Image.Image:
+    """Decode the pixels of an image from `open_image`."""
+    try:
+        image.load()
+    except Image.DecompressionBombError as exc:
+        raise ImageError(f"not a readable image ({exc.__class__.__name__})") from exc
+    except (OSError, ValueError, SyntaxError, EOFError) as exc:
+        raise ImageError(f"the image is corrupt or truncated: {exc}") from exc
+    return image
+
+
+def decode_image(data: bytes, *, max_bytes: int, max_pixels: int) -> Image.Image:
+    """Decode image file bytes, refusing oversized files and decompression bombs."""
+    return load_image(open_image(data, max_bytes=max_bytes, max_pixels=max_pixels))
 
 
 def to_grayscale(image: Image.Image) -> np.ndarray:

@@ -52,23 +52,22 @@ class FastScorer:
             weights[p, starts[j] : starts[j + 1]] = model.dual_coef_[i, starts[j] : starts[j + 1]]
         self._weights = weights
         self._intercept = np.asarray(model.intercept_, dtype=np.float64)
-        self._first = np.array([i for i, _ in pairs])
-        self._second = np.array([j for _, j in pairs])
-        self._n_classes = n_classes
+        # Which class is first and second in each pair, as (pairs x classes) 0/1 matrices:
+        # votes and confidences are then two small matrix products, not a Python loop.
+        self._first = np.zeros((len(pairs), n_classes))
+        self._second = np.zeros((len(pairs), n_classes))
+        for p, (i, j) in enumerate(pairs):
+            self._first[p, i] = self._second[p, j] = 1.0
+        self._sides = self._first - self._second
 
     def _svc_ovr(self, x: np.ndarray) -> np.ndarray:
         distances = self._sv_sq - 2.0 * (self._sv @ x) + x @ x
         kernel = np.exp(-self._gamma * distances)
         ovo = self._weights @ kernel + self._intercept
         # scikit-learn's one-vs-rest shape: votes plus confidences squashed into (-1/3, 1/3).
-        n = self._n_classes
         first_wins = ovo > 0
-        votes = np.bincount(self._first[first_wins], minlength=n) + np.bincount(
-            self._second[~first_wins], minlength=n
-        )
-        confidence = np.bincount(self._first, weights=ovo, minlength=n) - np.bincount(
-            self._second, weights=ovo, minlength=n
-        )
+        votes = first_wins @ self._first + (~first_wins) @ self._second
+        confidence = ovo @ self._sides
         return votes + confidence / (3.0 * (np.abs(confidence) + 1.0))
 
     def scores(self, vector: np.ndarray) -> np.ndarray:
