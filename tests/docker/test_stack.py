@@ -30,6 +30,7 @@ import httpx
 import pytest
 
 from tests.docker.conftest import REPO_ROOT, SERVICES
+from tests.support import CHROMIUM_ARGS
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.timeout(2400)]
 
@@ -240,14 +241,7 @@ def browser(stack: Stack) -> Iterator[object]:
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(
             executable_path=chromium,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
+            args=CHROMIUM_ARGS,
         )
         try:
             yield launched

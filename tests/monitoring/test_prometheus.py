@@ -134,11 +134,15 @@ def test_predictions_and_requests_of_both_workers(stack: Stack) -> None:
     for label in stack.predicted:
         key = f'mlstack_predictions_total{{label="{label}"}}'
         scraped_after(stack, f"sum({key})", lambda v, k=key: v == direct[k], key)
-    routes = {
-        r["metric"]["route"]
-        for r in prom_query(stack.prometheus, "sum by (route) (mlstack_http_requests_total)")
-    }
-    assert {"/predict", "/feedback", "/metrics"} <= routes
+
+    def routes() -> set[str]:
+        query = "sum by (route) (mlstack_http_requests_total)"
+        return {r["metric"]["route"] for r in prom_query(stack.prometheus, query)}
+
+    # A scrape of /metrics is counted after it answers: it shows from the next scrape on.
+    wait_until(
+        lambda: {"/predict", "/feedback", "/metrics"} <= routes(), 30, "the routes to be counted"
+    )
     buckets = 'mlstack_http_request_duration_seconds_bucket{route="/predict"}'
     p95 = prom_value(stack.prometheus, f"histogram_quantile(0.95, sum by (le) ({buckets}))")
     assert p95 is not None

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -18,21 +17,7 @@ import pytest
 from reporting.project import panels, run_once
 from tests.conftest import REPO_ROOT
 from tests.reporting.conftest import Built, append_rows, copy_project, settings_for
-
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.support import CHROMIUM_ARGS, free_port
 
 
 @pytest.fixture

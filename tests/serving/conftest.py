@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ from fastapi.testclient import TestClient
 from mlstack.settings import PipelineSettings
 
 from tests.conftest import REPO_ROOT
+from tests.support import free_port
 
 SERVING_DIR = REPO_ROOT / "serving"
 if str(SERVING_DIR) not in sys.path:  # uvicorn runs `api:app` from serving/
@@ -47,12 +47,6 @@ def client(project: PipelineSettings) -> Iterator[TestClient]:
     with TestClient(create_app(settings)) as test_client:
         test_client.settings = settings  # type: ignore[attr-defined]
         yield test_client
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass

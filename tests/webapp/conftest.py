@@ -4,7 +4,6 @@ server on a free port, a URL where nothing listens, and small images."""
 from __future__ import annotations
 
 import io
-import socket
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,6 +11,7 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageDraw
 
+from tests.support import free_port
 from tests.webapp.contract_server import ContractServer, running
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -21,12 +21,6 @@ APP = WEBAPP / "api.py"
 # streamlit run puts the script's folder on sys.path; the tests import its modules the same way.
 if str(WEBAPP) not in sys.path:
     sys.path.insert(0, str(WEBAPP))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def digit_png(size: int = 64, text_offset: int = 0) -> bytes:

@@ -22,6 +22,7 @@ import pytest
 import requests
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
+from tests.support import CHROMIUM_ARGS
 from tests.webapp.conftest import REPO_ROOT
 from tests.webapp.processes import serving_api, webapp
 
@@ -30,14 +31,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 expect.set_options(timeout=90_000)
 
 SHOTS = REPO_ROOT / "test-output" / "webapp"
-CHROMIUM_FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +40,7 @@ def browser() -> Iterator[Browser]:
         pytest.skip("Debian's chromium is not installed (apt-get install -y chromium)")
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
-            executable_path=chromium, args=CHROMIUM_FLAGS, headless=True
+            executable_path=chromium, args=CHROMIUM_ARGS, headless=True
         )
         try:
             yield browser
