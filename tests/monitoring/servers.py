@@ -5,8 +5,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import signal
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -17,7 +15,7 @@ import httpx
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.support import free_port
+from tests.support import Process, free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
@@ -38,47 +36,6 @@ def wait_until(check: Callable[[], Any], timeout: float, what: str, every: float
                 return last
         time.sleep(every)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {last!r}")
-
-
-class Process:
-    """A child process in its own session, with its output in a log file; stop() ends
-    the whole group (uvicorn's workers included)."""
-
-    def __init__(self, args: list[str], *, cwd: Path, env: dict[str, str], log: Path) -> None:
-        self.args = args
-        self.log = log
-        self._out = open(log, "wb")  # noqa: SIM115 - closed in stop()
-        self.popen = subprocess.Popen(
-            args,
-            cwd=cwd,
-            env=env,
-            stdout=self._out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")
-
-    def check_alive(self) -> None:
-        if self.popen.poll() is not None:
-            raise AssertionError(
-                f"{self.args[:3]} exited with {self.popen.returncode}:\n{self.output()[-3000:]}"
-            )
-
-    def stop(self) -> None:
-        if self.popen.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.popen.pid, signal.SIGTERM)
-            try:
-                self.popen.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.popen.pid, signal.SIGKILL)
-                self.popen.wait(timeout=10)
-        with contextlib.suppress(ProcessLookupError):  # stragglers of the group
-            os.killpg(self.popen.pid, signal.SIGKILL)
-        self._out.close()
 
 
 def clean_env(**extra: str) -> dict[str, str]:

@@ -5,61 +5,14 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import requests
-
+from tests.support import Process
 from tests.webapp.conftest import APP, REPO_ROOT, free_port
 
 SERVING_DIR = REPO_ROOT / "serving"
-
-
-class Process:
-    """A child in its own process group, its output in a log file; stop() ends the group."""
-
-    def __init__(self, args: list[str], *, cwd: Path, env: dict[str, str], log: Path) -> None:
-        self.args = args
-        self.log = log
-        self._out = open(log, "wb")  # noqa: SIM115 - closed in stop()
-        self.popen = subprocess.Popen(
-            args,
-            cwd=cwd,
-            env=env,
-            stdout=self._out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")[-4000:]
-
-    def wait_healthy(self, url: str, timeout: float = 120) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.popen.poll() is not None:
-                raise RuntimeError(f"{self.args[:4]} exited:\n{self.output()}")
-            with contextlib.suppress(requests.RequestException):
-                if requests.get(url, timeout=2).status_code == 200:
-                    return
-            time.sleep(0.2)
-        raise RuntimeError(f"{url} did not answer within {timeout}s:\n{self.output()}")
-
-    def stop(self) -> None:
-        if self.popen.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.popen.pid, signal.SIGTERM)
-            try:
-                self.popen.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.popen.pid, signal.SIGKILL)
-                self.popen.wait(timeout=10)
-        self._out.close()
 
 
 @contextlib.contextmanager
