@@ -97,12 +97,6 @@ class ModelHolder:
 
 
 @dataclass
-class RetrainResult:
-    manifest: Manifest
-    seconds: float
-
-
-@dataclass
 class Retrainer:
     settings: ServingSettings
     holder: ModelHolder
@@ -120,12 +114,12 @@ class Retrainer:
     def busy(self) -> bool:
         return self._pending > 0
 
-    def submit(self, rows: int, *, only_if_missed: bool = False) -> Future[RetrainResult | None]:
+    def submit(self, rows: int, *, only_if_missed: bool = False) -> Future[Manifest | None]:
         with self._count:
             self._pending += 1
         return self._executor.submit(self._run, rows, only_if_missed)
 
-    def _run(self, rows: int, only_if_missed: bool) -> RetrainResult | None:
+    def _run(self, rows: int, only_if_missed: bool) -> Manifest | None:
         try:
             with self._lock:  # across workers: one retraining at a time
                 if only_if_missed and self.holder.store.manifest().rows.get("prod_seen", 0) >= rows:
@@ -136,9 +130,8 @@ class Retrainer:
                     self.settings, f"{rows} feedback rows", self.settings.retrain_niceness
                 )
                 self.holder.model  # noqa: B018  (swap to the new version now, not at the next request)
-                seconds = time.perf_counter() - started
-                metrics.observe_retrain(seconds, manifest.version)
-                return RetrainResult(manifest, round(seconds, 3))
+                metrics.observe_retrain(time.perf_counter() - started, manifest.version)
+                return manifest
         except Exception:
             metrics.observe_retrain(0.0, success=False)
             log.exception("retraining at %d rows failed; the previous model stays in use", rows)

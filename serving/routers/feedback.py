@@ -74,5 +74,5 @@ async def feedback(body: FeedbackRequest, services: ServicesDep) -> FeedbackResp
         rows=rows,
         retrained=True,
         retraining="done",
-        model_version=result.manifest.version if result else services.holder.model.version,
+        model_version=result.version if result else services.holder.model.version,
     )
