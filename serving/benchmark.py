@@ -5,9 +5,11 @@
 
 Measures, with the same uvicorn settings for every server:
   1. the in-process cost of one prediction, step by step;
-  2. /predict requests/s and p50/p99 latency at several concurrencies, and the same
-     for a bare echo app that parses the same JSON body and returns a constant (the
-     framework's own ceiling on this machine), with the ratio between the two;
+  2. /predict requests/s, p50/p99 latency and the servers' CPU time per request at
+     several concurrencies, and the same for a bare echo app that parses the same
+     JSON body and returns a constant (the framework's own ceiling on this machine),
+     with the ratio between the two; and for the echo app that also decodes the
+     image with Pillow (the ceiling of any model that takes an image file);
   3. /feedback rows/s (each row is appended under a lock and fsync'ed);
   4. /predict p99 while a retraining runs vs idle.
 Load comes from wrk (Debian package `wrk`), which shares the machine's cores with the
@@ -36,6 +38,7 @@ from fastapi import FastAPI
 SERVING_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(SERVING_DIR))
 
+from mlstack.preprocessing import decode_image  # noqa: E402
 from schemas import PredictRequest  # noqa: E402
 
 # The echo app: the same body model and route shape as /predict, no model.
@@ -51,6 +54,17 @@ async def echo(body: PredictRequest) -> dict:
 @echo_app.get("/health")
 async def echo_health() -> dict:
     return {"status": "ok"}
+
+
+# The echo app plus what any image model must do first: decode the image file.
+decode_app = FastAPI()
+decode_app.get("/health")(echo_health)
+
+
+@decode_app.post("/predict")
+async def decode_and_echo(body: PredictRequest) -> dict:
+    decode_image(base64.b64decode(body.image), max_bytes=10 << 20, max_pixels=40_000_000)
+    return ECHO_ANSWER
 
 
 def free_port() -> int:
@@ -83,14 +97,34 @@ class Uvicorn:
         self.stop()
         raise RuntimeError(f"{target} did not start; see {log}")
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU time used so far by the server's processes (Linux /proc)."""
+        total = 0
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:  # the process ended meanwhile
+                continue
+            if int(fields[2]) == self.process.pid:  # same process group: the server's
+                total += int(fields[11]) + int(fields[12])
+        return total / os.sysconf("SC_CLK_TCK")
+
     def stop(self) -> None:
         if self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGTERM)
             self.process.wait(timeout=30)
 
 
-def wrk(url: str, body: dict, concurrency: int, seconds: float, scratch: Path) -> dict:
-    """requests/s, p50 and p99 in ms, from one wrk run posting `body` as JSON."""
+def wrk(
+    url: str,
+    body: dict,
+    concurrency: int,
+    seconds: float,
+    scratch: Path,
+    server: Uvicorn | None = None,
+) -> dict:
+    """requests/s, p50 and p99 in ms, from one wrk run posting `body` as JSON; with
+    `server`, also the server's CPU time per request in microseconds."""
     payload = scratch / "body.json"
     payload.write_text(json.dumps(body))
     script = scratch / "post.lua"
@@ -108,20 +142,26 @@ def wrk(url: str, body: dict, concurrency: int, seconds: float, scratch: Path) -
         "-s",
         str(script),
     ]
+    cpu_before = server.cpu_seconds() if server else 0.0
     out = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
+    cpu_used = server.cpu_seconds() - cpu_before if server else 0.0
 
     def ms(label: str) -> float:
         value, unit = re.search(rf"{label}\s+([\d.]+)(us|ms|s)", out).groups()
         return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return {
+    requests = int(re.search(r"(\d+) requests in", out).group(1))
+    figures = {
         "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
         "p50_ms": ms("50%"),
         "p99_ms": ms("99%"),
-        "requests": int(re.search(r"(\d+) requests in", out).group(1)),
+        "requests": requests,
         "errors": int(errors.group(1)) if errors else 0,
     }
+    if server:
+        figures["server_cpu_us"] = cpu_used / max(requests, 1) * 1e6
+    return figures
 
 
 def per_call_us(function, repeat: int) -> float:
@@ -211,25 +251,44 @@ def main() -> None:
     log = scratch / "uvicorn.log"
 
     print(f"\n2. /predict vs the echo app ({args.workers} workers, wrk 1 thread, {args.duration}s)")
-    print("   conc  echo rps  predict rps  ratio  p50 ms  p99 ms")
+    print("   requests/s, and the servers' CPU time per request in microseconds")
+    print("   conc       echo  echo+decode      predict  ratio  decode ratio  p50 ms  p99 ms")
     rows = []
-    echo_server = Uvicorn("benchmark:echo_app", args.workers, env, log)
-    echo = {
-        c: wrk(f"{echo_server.url}/predict", body, c, args.duration, scratch)
-        for c in args.concurrency
-    }
-    echo_server.stop()
+    ceilings = {}
+    for name, target in (("echo", "benchmark:echo_app"), ("decode", "benchmark:decode_app")):
+        server = Uvicorn(target, args.workers, env, log)
+        try:
+            ceilings[name] = {
+                c: wrk(f"{server.url}/predict", body, c, args.duration, scratch, server)
+                for c in args.concurrency
+            }
+        finally:
+            server.stop()
+    echo, decoded = ceilings["echo"], ceilings["decode"]
     api = Uvicorn("api:app", args.workers, {**env, "RETRAIN_EVERY_K": "1000000000"}, log)
     try:
         for c in args.concurrency:
-            served = wrk(f"{api.url}/predict", body, c, args.duration, scratch)
+            served = wrk(f"{api.url}/predict", body, c, args.duration, scratch, api)
             assert served["errors"] == 0, served
             ratio = served["rps"] / echo[c]["rps"]
-            rows.append({"concurrency": c, "echo": echo[c], "predict": served, "ratio": ratio})
+            ceiling = decoded[c]["rps"] / echo[c]["rps"]
+            rows.append(
+                {
+                    "concurrency": c,
+                    "echo": echo[c],
+                    "echo_decode": decoded[c],
+                    "predict": served,
+                    "ratio": ratio,
+                    "decode_ratio": ceiling,
+                }
+            )
             print(
-                f"   {c:>4} {echo[c]['rps']:>9.0f} {served['rps']:>11.0f} {ratio:>6.2f} "
+                f"   {c:>4} {echo[c]['rps']:>10.0f} {decoded[c]['rps']:>12.0f} "
+                f"{served['rps']:>12.0f} {ratio:>6.2f} {ceiling:>13.2f} "
                 f"{served['p50_ms']:>7.2f} {served['p99_ms']:>7.2f}"
             )
+            cpu = [run["server_cpu_us"] for run in (echo[c], decoded[c], served)]
+            print("        " + " ".join(f"{us:>10.0f}us" for us in cpu))
         figures["predict_vs_echo"] = rows
         canvas_body = {"image": base64.b64encode(canvas).decode()}
         drawn = wrk(f"{api.url}/predict", canvas_body, 8, args.duration, scratch)

@@ -170,9 +170,16 @@ def _label(value: object) -> str:
     return str(value.item() if hasattr(value, "item") else value)
 
 
+# label -> its counter: labels() takes a lock and checks its arguments on every call.
+_prediction_counters: dict[object, Any] = {}
+
+
 def observe_prediction(label: object) -> None:
     """Count one prediction of `label` (a numpy scalar or a plain value)."""
-    PREDICTIONS.labels(label=_label(label)).inc()
+    counter = _prediction_counters.get(label)
+    if counter is None:
+        counter = _prediction_counters[label] = PREDICTIONS.labels(label=_label(label))
+    counter.inc()
 
 
 def observe_feedback(correct: bool, rows: int | None = None) -> None:
