@@ -30,6 +30,7 @@ from mlstack.pipeline import bootstrap
 from mlstack.prod_store import ProdDataStore
 from routers import feedback, health, predict
 from starlette.middleware.trustedhost import TrustedHostMiddleware
+from threadpoolctl import threadpool_info, threadpool_limits
 
 log = logging.getLogger("serving")
 
@@ -54,6 +55,14 @@ def start_services(settings: ServingSettings) -> Services:
     return services
 
 
+def limit_blas(threads: int) -> str:
+    """Cap the threads of numpy's BLAS in this process; returns the count read back.
+    Called from the event loop's thread at start: OpenBLAS takes it from there."""
+    threadpool_limits(limits=threads, user_api="blas")
+    found = sorted({lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"})
+    return ", ".join(map(str, found)) or "no BLAS library loaded"
+
+
 def json_safe(value: object) -> object:
     """`value` with what JSON cannot carry made printable: NaN and infinities (Python's
     JSON parser reads `NaN`, `Infinity`, `1e999`) and lone surrogates (`"\\ud800"`)."""
@@ -71,7 +80,10 @@ def json_safe(value: object) -> object:
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     setup_logging()
-    services = start_services(app.state.settings)
+    settings = app.state.settings
+    # In each worker; the retraining process, spawned fresh, keeps BLAS's own default.
+    log.info("numpy's BLAS: %s thread(s) in this worker", limit_blas(settings.blas_threads))
+    services = start_services(settings)
     app.state.services = services
     yield
     services.retrainer.shutdown()

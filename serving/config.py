@@ -25,6 +25,13 @@ class ServingSettings(PipelineSettings):
     retrain_niceness: int = Field(
         default=10, ge=0, le=19, description="CPU niceness of the retraining process"
     )
+    blas_threads: int = Field(
+        default=1,
+        ge=1,
+        description="Threads numpy's BLAS may use in each worker (BLAS_THREADS). One: the "
+        "workers already keep the cores busy, and a retrained model with many support "
+        "vectors is large enough for BLAS to start threads that fight them for the cores",
+    )
     api_token: SecretStr | None = Field(
         default=None,
         description="If set (API_TOKEN), /feedback needs `Authorization: Bearer <token>`",

@@ -30,6 +30,24 @@ def read_prod(settings: PipelineSettings) -> list[list[str]]:
         return list(csv.reader(handle))
 
 
+def test_each_worker_caps_numpy_blas_threads(project: PipelineSettings, serve) -> None:
+    """A retrained SVC with thousands of support vectors is large enough for OpenBLAS to
+    start threads on each product; with two workers on two cores they took /predict
+    from about 1,800 down to about 270 requests/s (docs/serving.md). The count in the
+    log is read back from the library."""
+    for threads in (1, 2):
+        server = serve(project, workers=2, BLAS_THREADS=str(threads))
+        label, data = sample_images(project)[3]
+        answer = httpx.post(f"{server.url}/predict", json={"image": b64(data)}, timeout=30)
+        assert answer.json()["prediction"] == label
+        line = f"numpy's BLAS: {threads} thread(s) in this worker"
+        deadline = time.monotonic() + 60  # the second worker may still be starting
+        while server.log().count(line) < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        server.kill()
+        assert server.log().count(line) == 2, server.log()
+
+
 def test_kth_feedback_is_served_by_every_worker(project: PipelineSettings, serve) -> None:
     server = serve(project, workers=2, k=4)
     label, data = sample_images(project)[11]
