@@ -1,19 +1,19 @@
 """Serving benchmark: prints figures from one run on loopback (not a test).
 
-    python serving/benchmark.py                 # about two minutes
-    python serving/benchmark.py --duration 3 --concurrency 1 16
+    python serving/benchmark.py                 # about six minutes
+    python serving/benchmark.py --duration 2 --rounds 1 --concurrency 8
 
 Measures, with the same uvicorn settings for every server:
   1. the in-process cost of one prediction, step by step;
-  2. /predict requests/s, p50/p99 latency and the servers' CPU time per request at
-     several concurrencies, and the same for a bare echo app that parses the same
-     JSON body and returns a constant (the framework's own ceiling on this machine),
-     with the ratio between the two; and for the echo app that also decodes the
-     image with Pillow (the ceiling of any model that takes an image file);
+  2. requests/s, the ratio to the echo app and the servers' CPU time per request, at
+     several concurrencies, for a staircase of apps that parse the same JSON body:
+     a bare echo app that returns a constant (the framework's own ceiling on this
+     machine), then apps that add decoding the image, preprocessing and PCA, the
+     classifier, and last the real /predict (STAIRCASE below); /predict's latency;
   3. /feedback rows/s (each row is appended under a lock and fsync'ed);
-  4. /predict p99 while a retraining runs vs idle.
+  4. /predict p99 while a retraining runs vs idle, and the retrained model's speed.
 Load comes from wrk (Debian package `wrk`), which shares the machine's cores with the
-server: figures are comparable within one run, not across machines.
+servers: figures are comparable within one run, not across machines.
 """
 
 from __future__ import annotations
@@ -31,6 +31,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
@@ -57,15 +59,63 @@ async def echo_health() -> dict:
     return {"status": "ok"}
 
 
-# The echo app plus what any image model must do first: decode the image file.
-decode_app = FastAPI()
-decode_app.get("/health")(echo_health)
+# A staircase from the echo app to /predict: each app adds one step of a prediction
+# to the one before, so that the difference between neighbours is what a step costs.
+LIMITS = {"max_bytes": 10 << 20, "max_pixels": 40_000_000}
+MODEL: list = []  # the model of the app's worker, loaded by its lifespan
 
 
-@decode_app.post("/predict")
-async def decode_and_echo(body: PredictRequest) -> dict:
-    decode_image(base64.b64decode(body.image), max_bytes=10 << 20, max_pixels=40_000_000)
+@asynccontextmanager
+async def load_model(_: FastAPI) -> AsyncIterator[None]:
+    from holder import LoadedModel
+    from mlstack.artifacts import ArtifactStore
+
+    MODEL.append(LoadedModel.from_artifacts(ArtifactStore(os.environ["ARTIFACTS_DIR"]).load()))
+    yield
+
+
+def decode(data: bytes) -> dict:
+    decode_image(data, **LIMITS)
     return ECHO_ANSWER
+
+
+def embed(data: bytes) -> dict:
+    MODEL[0].artifacts.embedding.embed_bytes(data, **LIMITS)
+    return ECHO_ANSWER
+
+
+def classify(data: bytes) -> dict:
+    model = MODEL[0]
+    prediction, probabilities = model.predict(model.artifacts.embedding.embed_bytes(data, **LIMITS))
+    return {
+        "prediction": prediction,
+        "probabilities": probabilities,
+        "model_version": model.version,
+        "prediction_id": "x",
+    }
+
+
+def step_app(step: Callable[[bytes], dict]) -> FastAPI:
+    app = FastAPI(lifespan=load_model)
+    app.get("/health")(echo_health)
+
+    @app.post("/predict")
+    async def predict(body: PredictRequest) -> dict:
+        return step(base64.b64decode(body.image))
+
+    return app
+
+
+decode_app, embed_app, classify_app = step_app(decode), step_app(embed), step_app(classify)
+
+# name, uvicorn target, what it adds to the one before
+STAIRCASE = (
+    ("echo", "benchmark:echo_app", "uvicorn, FastAPI, the body model"),
+    ("decode", "benchmark:decode_app", "base64 and Pillow decode of the image"),
+    ("embed", "benchmark:embed_app", "preprocessing to the 8x8 grid, PCA"),
+    ("classify", "benchmark:classify_app", "scaler and SVC, class probabilities"),
+    ("predict", "api:app", "the API's own: checks, metrics, dependency, response model, ids"),
+)
 
 
 def free_port() -> int:
@@ -258,21 +308,18 @@ def main() -> None:
     log = scratch / "uvicorn.log"
 
     print(
-        f"\n2. /predict vs the echo app ({args.workers} workers, wrk 1 thread, "
+        f"\n2. /predict and the steps up to it ({args.workers} workers, wrk 1 thread, "
         f"{args.rounds} rounds of {args.duration:.0f}s, medians)"
     )
-    print("   requests/s, and the servers' CPU time per request in microseconds")
-    print("   conc       echo  echo+decode      predict  ratio  decode ratio  p50 ms  p99 ms")
-    # The three servers run side by side and take turns within each round, so that a
-    # slower spell of a shared machine weighs on all three alike.
-    targets = {
-        "echo": ("benchmark:echo_app", env),
-        "echo_decode": ("benchmark:decode_app", env),
-        "predict": ("api:app", {**env, "RETRAIN_EVERY_K": "1000000000"}),
-    }
+    print("   Each app adds one step to the one above it. Per concurrency: requests/s,")
+    print("   the ratio to the echo app, and the servers' CPU time per request.")
+    print("   " + f"{'app':<9}" + "".join(f"{f'concurrency {c}':>26}" for c in args.concurrency))
+    # The servers run side by side and take turns within each round, so that a slower
+    # spell of a shared machine weighs on all of them alike.
     servers: dict[str, Uvicorn] = {}
     try:
-        for name, (target, server_env) in targets.items():
+        for name, target, _ in STAIRCASE:
+            server_env = {**env, "RETRAIN_EVERY_K": "1000000000"}
             servers[name] = Uvicorn(target, args.workers, server_env, log)
             warm_up(servers[name], body, scratch)
         runs: dict[tuple[str, int], list[dict]] = {}
@@ -282,32 +329,36 @@ def main() -> None:
                     run = wrk(f"{server.url}/predict", body, c, args.duration, scratch, server)
                     assert run["errors"] == 0, (name, run)
                     runs.setdefault((name, c), []).append(run)
-        rows = []
-        for c in args.concurrency:
-            row = {"concurrency": c}
-            for name in servers:
-                row[name] = {
-                    key: statistics.median(run[key] for run in runs[name, c])
-                    for key in ("rps", "p50_ms", "p99_ms", "server_cpu_us")
-                }
-            for ratio, name in (("ratio", "predict"), ("decode_ratio", "echo_decode")):
-                row[ratio] = statistics.median(
-                    mine["rps"] / echo["rps"]
-                    for mine, echo in zip(runs[name, c], runs["echo", c], strict=True)
-                )
-            rows.append(row)
-            echo, decoded, served = row["echo"], row["echo_decode"], row["predict"]
-            print(
-                f"   {c:>4} {echo['rps']:>10.0f} {decoded['rps']:>12.0f} "
-                f"{served['rps']:>12.0f} {row['ratio']:>6.2f} {row['decode_ratio']:>13.2f} "
-                f"{served['p50_ms']:>7.2f} {served['p99_ms']:>7.2f}"
-            )
-            cpu = [run["server_cpu_us"] for run in (echo, decoded, served)]
-            print("        " + " ".join(f"{us:>10.0f}us" for us in cpu))
-        figures["predict_vs_echo"] = rows
     finally:
         for server in servers.values():
             server.stop()
+    staircase: dict[str, dict] = {}
+    for name, _, adds in STAIRCASE:
+        staircase[name] = {"adds": adds}
+        cells = []
+        for c in args.concurrency:
+            mine, echoes = runs[name, c], runs["echo", c]
+            cell = {
+                key: statistics.median(run[key] for run in mine)
+                for key in ("rps", "p50_ms", "p99_ms", "server_cpu_us")
+            }
+            cell["ratio"] = statistics.median(
+                run["rps"] / echo["rps"] for run, echo in zip(mine, echoes, strict=True)
+            )
+            staircase[name][c] = cell
+            cells.append(
+                f"{cell['rps']:>8.0f} {cell['ratio']:>5.2f} {cell['server_cpu_us']:>7.0f}us"
+            )
+        print(f"   {name:<9}" + "".join(f"{cell:>26}" for cell in cells))
+    figures["staircase"] = staircase
+    print(
+        "   /predict latency: "
+        + ", ".join(
+            f"concurrency {c} p50 {staircase['predict'][c]['p50_ms']:.2f} ms "
+            f"p99 {staircase['predict'][c]['p99_ms']:.2f} ms"
+            for c in args.concurrency
+        )
+    )
 
     api = Uvicorn("api:app", args.workers, {**env, "RETRAIN_EVERY_K": "1000000000"}, log)
     try:
