@@ -83,6 +83,17 @@ def test_serving_creates_the_network_the_others_join() -> None:
         assert joined["name"] == "serving_prod_net"
 
 
+@pytest.mark.parametrize("project", SERVICES)
+def test_containers_are_hardened(project: str) -> None:
+    """Read-only root filesystem with a scratch /tmp, no capabilities, no privilege
+    gain; the end-to-end stack test runs the services under exactly these settings."""
+    service = config(project)["services"][EXPECTED[project][0]]
+    assert service["read_only"] is True
+    assert service["tmpfs"] == ["/tmp"]
+    assert service["cap_drop"] == ["ALL"]
+    assert "no-new-privileges:true" in service["security_opt"]
+
+
 def test_data_and_models_are_bind_mounted_from_the_repository() -> None:
     mounts = {
         project: {
@@ -108,5 +119,5 @@ def test_test_overrides_change_only_the_build_network_image_and_ports(project: s
     assert tested["build"]["network"] == "host"
     assert tested["image"].startswith("mlstack-e2e/")
     assert [(p["host_ip"], p["target"]) for p in tested["ports"]] == [("127.0.0.1", port)]
-    for key in ("volumes", "networks", "container_name"):
+    for key in ("volumes", "networks", "container_name", "read_only", "cap_drop", "tmpfs"):
         assert tested[key] == shipped[key], key
