@@ -56,6 +56,13 @@ class ServingSettings(PipelineSettings):
         "KB can hold 40 megapixels, seconds of decoding",
     )
 
+    large_decodes_at_once: int = Field(
+        default=2,
+        ge=1,
+        description="Uploads over INLINE_PREDICT_PIXELS decoding at once in each worker; "
+        "the others wait their turn: at the 40-megapixel limit one decode takes about 1 GB",
+    )
+
     @field_validator("api_token", mode="before")
     @classmethod
     def _empty_token_is_no_token(cls, value: object) -> object:

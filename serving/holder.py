@@ -163,3 +163,7 @@ class Services:
     holder: ModelHolder
     prod: ProdDataStore
     retrainer: Retrainer
+    large_decodes: threading.BoundedSemaphore = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.large_decodes = threading.BoundedSemaphore(self.settings.large_decodes_at_once)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 from config import ServingSettings
-from holder import LoadedModel
+from holder import LoadedModel, Services
 from mlstack.preprocessing import ImageError, load_image, open_image, to_format
 from PIL import Image
 
@@ -58,8 +60,21 @@ def embed_image(image: Image.Image, model: LoadedModel) -> np.ndarray:
     return embedding.transform(grid[None])[0]
 
 
-def embed(data: bytes, model: LoadedModel, settings: ServingSettings) -> np.ndarray:
-    return embed_image(open_upload(data, settings), model)
+def is_large(image: Image.Image, settings: ServingSettings) -> bool:
+    """Whether decoding costs enough to go to a thread and wait for a decode slot."""
+    return image.width * image.height > settings.inline_predict_pixels
+
+
+@contextmanager
+def decode_slot(image: Image.Image, services: Services) -> Iterator[None]:
+    """Hold one of the worker's LARGE_DECODES_AT_ONCE slots while a large image is
+    decoded (in a thread: the wait never blocks the event loop): memory stays bounded
+    however many large uploads arrive at once. Small images need no slot."""
+    if not is_large(image, services.settings):
+        yield
+        return
+    with services.large_decodes:
+        yield
 
 
 def known_label(value: int | str, model: LoadedModel, field: str) -> int | str:

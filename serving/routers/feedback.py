@@ -11,7 +11,7 @@ import metrics
 from deps import ServicesDep, require_token
 from fastapi import APIRouter, Depends
 from holder import Services
-from inputs import decode_base64, embed, known_label
+from inputs import decode_base64, decode_slot, embed_image, known_label, open_upload
 from mlstack.artifacts import now_utc
 from schemas import FeedbackRequest, FeedbackResponse
 from starlette.concurrency import run_in_threadpool
@@ -25,7 +25,9 @@ def store_feedback(body: FeedbackRequest, services: Services) -> tuple[int, int]
     model = services.holder.model
     target = known_label(body.target, model, "target")
     prediction = known_label(body.prediction, model, "prediction")
-    vector = embed(decode_base64(body.image, services.settings), model, services.settings)
+    image = open_upload(decode_base64(body.image, services.settings), services.settings)
+    with decode_slot(image, services):
+        vector = embed_image(image, model)
     rows = services.prod.append(
         vector,
         target,

@@ -8,7 +8,7 @@ import metrics
 from deps import ServicesDep
 from fastapi import APIRouter
 from holder import Services
-from inputs import decode_base64, embed_image, open_upload
+from inputs import decode_base64, decode_slot, embed_image, is_large, open_upload
 from PIL import Image
 from schemas import PredictRequest, PredictResponse
 from starlette.concurrency import run_in_threadpool
@@ -18,7 +18,9 @@ router = APIRouter(tags=["model"])
 
 def predict_image(image: Image.Image, services: Services) -> PredictResponse:
     model = services.holder.model
-    prediction, probabilities = model.predict(embed_image(image, model))
+    with decode_slot(image, services):
+        vector = embed_image(image, model)
+    prediction, probabilities = model.predict(vector)
     metrics.observe_prediction(prediction)
     return PredictResponse(
         prediction=prediction,
@@ -41,9 +43,6 @@ async def predict(body: PredictRequest, services: ServicesDep) -> PredictRespons
     # A small image costs well under a millisecond: doing it here avoids a thread hop.
     # A large photo goes to a thread so that it never stalls the other requests; so
     # does a small file that declares many pixels (decoding is what costs).
-    if (
-        len(data) <= settings.inline_predict_bytes
-        and image.width * image.height <= settings.inline_predict_pixels
-    ):
+    if len(data) <= settings.inline_predict_bytes and not is_large(image, settings):
         return predict_image(image, services)
     return await run_in_threadpool(predict_image, image, services)

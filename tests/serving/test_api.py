@@ -4,6 +4,9 @@ route, and every kind of bad input answered with a 4xx that writes nothing."""
 from __future__ import annotations
 
 import io
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -209,6 +212,53 @@ def test_the_token_protects_feedback_only(project) -> None:
             "/feedback", json=body, headers={"Authorization": "Bearer s3cret-token"}
         )
         assert answer.status_code == 200
+
+
+def test_large_uploads_decode_a_few_at_a_time(project, monkeypatch) -> None:
+    """At the 40-megapixel limit one decode takes about 1 GB: large uploads to /predict
+    and /feedback wait for one of LARGE_DECODES_AT_ONCE slots, and all are answered."""
+    import inputs
+    from api import create_app
+    from config import ServingSettings
+
+    settings = ServingSettings(
+        project_root=project.project_root, large_decodes_at_once=2, inline_predict_pixels=64 * 64
+    )
+    label, data = sample_images(settings)[0]
+    # The sample enlarged to 256x256: over the 64x64 pixels that make an upload large.
+    large = png(Image.open(io.BytesIO(data)).resize((256, 256), Image.Resampling.BILINEAR))
+    decoding = peak = 0
+    count = threading.Lock()
+    real_load = inputs.load_image
+
+    def slow_counting_load(image: Image.Image) -> Image.Image:
+        nonlocal decoding, peak
+        with count:
+            decoding += 1
+            peak = max(peak, decoding)
+        time.sleep(0.2)  # long enough for the other requests to arrive meanwhile
+        try:
+            return real_load(image)
+        finally:
+            with count:
+                decoding -= 1
+
+    monkeypatch.setattr(inputs, "load_image", slow_counting_load)
+    feedback = {"image": b64(large), "prediction": label, "target": label}
+    with TestClient(create_app(settings)) as client, ThreadPoolExecutor(8) as pool:
+        answers = list(
+            pool.map(
+                lambda i: (
+                    client.post("/predict", json={"image": b64(large)})
+                    if i % 2
+                    else client.post("/feedback", json=feedback)
+                ),
+                range(8),
+            )
+        )
+    assert [a.status_code for a in answers] == [200] * 8, [a.text for a in answers]
+    assert peak == 2
+    assert settings.prod_data_path.read_bytes().count(b"\n") == 1 + 4  # header + 4 rows
 
 
 def test_health_docs_and_openapi_examples(client: TestClient) -> None:
