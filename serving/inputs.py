@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, nullcontext
 
 import numpy as np
 from config import ServingSettings
@@ -65,16 +64,11 @@ def is_large(image: Image.Image, settings: ServingSettings) -> bool:
     return image.width * image.height > settings.inline_predict_pixels
 
 
-@contextmanager
-def decode_slot(image: Image.Image, services: Services) -> Iterator[None]:
-    """Hold one of the worker's LARGE_DECODES_AT_ONCE slots while a large image is
-    decoded (in a thread: the wait never blocks the event loop): memory stays bounded
-    however many large uploads arrive at once. Small images need no slot."""
-    if not is_large(image, services.settings):
-        yield
-        return
-    with services.large_decodes:
-        yield
+def decode_slot(image: Image.Image, services: Services) -> AbstractContextManager:
+    """One of the worker's LARGE_DECODES_AT_ONCE slots, to hold while a large image is
+    decoded (in a thread: the wait never blocks the event loop), so that memory stays
+    bounded however many large uploads arrive at once. Small images need no slot."""
+    return services.large_decodes if is_large(image, services.settings) else nullcontext()
 
 
 def known_label(value: int | str, model: LoadedModel, field: str) -> int | str:
