@@ -57,7 +57,8 @@ def start_services(settings: ServingSettings) -> Services:
 
 def limit_blas(threads: int) -> str:
     """Cap the threads of numpy's BLAS in this process; returns the count read back.
-    Called from the event loop's thread at start: OpenBLAS takes it from there."""
+    Call it from the main thread (uvicorn runs the lifespan there): OpenBLAS ignores
+    a limit set from another thread, and applies one set there to every thread."""
     threadpool_limits(limits=threads, user_api="blas")
     found = sorted({lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"})
     return ", ".join(map(str, found)) or "no BLAS library loaded"

@@ -55,7 +55,6 @@ class ServingSettings(PipelineSettings):
         description="...if their header also declares at most this many pixels: a PNG of a few "
         "KB can hold 40 megapixels, seconds of decoding",
     )
-
     large_decodes_at_once: int = Field(
         default=2,
         ge=1,
