@@ -47,11 +47,13 @@ def open_upload(data: bytes, settings: ServingSettings) -> Image.Image:
         raise InputError(422, f"`image`: {exc}") from None
 
 
-def embed_image(image: Image.Image, model: LoadedModel) -> np.ndarray:
-    """An opened upload -> the model's vector, by the same code that built ref_data.csv."""
+def embed_image(image: Image.Image, model: LoadedModel, services: Services) -> np.ndarray:
+    """An opened upload -> the model's vector, by the same code that built ref_data.csv.
+    A large image is decoded only once it holds one of the worker's decode slots."""
     embedding = model.artifacts.embedding
     try:
-        grid = to_format(load_image(image), embedding.format)
+        with decode_slot(image, services):
+            grid = to_format(load_image(image), embedding.format)
     except ImageError as exc:
         raise InputError(422, f"`image`: {exc}") from None
     if not grid.any():

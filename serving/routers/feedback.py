@@ -11,7 +11,7 @@ import metrics
 from deps import ServicesDep, require_token
 from fastapi import APIRouter, Depends
 from holder import Services
-from inputs import decode_base64, decode_slot, embed_image, known_label, open_upload
+from inputs import decode_base64, embed_image, known_label, open_upload
 from mlstack.artifacts import now_utc
 from schemas import FeedbackRequest, FeedbackResponse
 from starlette.concurrency import run_in_threadpool
@@ -26,8 +26,7 @@ def store_feedback(body: FeedbackRequest, services: Services) -> tuple[int, int]
     target = known_label(body.target, model, "target")
     prediction = known_label(body.prediction, model, "prediction")
     image = open_upload(decode_base64(body.image, services.settings), services.settings)
-    with decode_slot(image, services):
-        vector = embed_image(image, model)
+    vector = embed_image(image, model, services)
     rows = services.prod.append(
         vector,
         target,

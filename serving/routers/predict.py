@@ -8,7 +8,7 @@ import metrics
 from deps import ServicesDep
 from fastapi import APIRouter
 from holder import Services
-from inputs import decode_base64, decode_slot, embed_image, is_large, open_upload
+from inputs import decode_base64, embed_image, is_large, open_upload
 from PIL import Image
 from schemas import PredictRequest, PredictResponse
 from starlette.concurrency import run_in_threadpool
@@ -18,9 +18,7 @@ router = APIRouter(tags=["model"])
 
 def predict_image(image: Image.Image, services: Services) -> PredictResponse:
     model = services.holder.model
-    with decode_slot(image, services):
-        vector = embed_image(image, model)
-    prediction, probabilities = model.predict(vector)
+    prediction, probabilities = model.predict(embed_image(image, model, services))
     metrics.observe_prediction(prediction)
     return PredictResponse(
         prediction=prediction,
