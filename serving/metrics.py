@@ -32,6 +32,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterator, MutableMapping
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -170,16 +171,22 @@ def _label(value: object) -> str:
     return str(value.item() if hasattr(value, "item") else value)
 
 
-# label -> its counter: labels() takes a lock and checks its arguments on every call.
-_prediction_counters: dict[object, Any] = {}
+# The labelled series are looked up once: labels() takes a lock and checks its
+# arguments on every call. Their keys are few (labels, route templates, statuses).
+@cache
+def _prediction_counter(label: object) -> Any:
+    return PREDICTIONS.labels(label=_label(label))
+
+
+@cache
+def _request_series(method: str, route: str, status: str) -> tuple[Any, Any]:
+    labels = {"method": method, "route": route, "status": status}
+    return REQUESTS.labels(**labels), LATENCY.labels(**labels)
 
 
 def observe_prediction(label: object) -> None:
     """Count one prediction of `label` (a numpy scalar or a plain value)."""
-    counter = _prediction_counters.get(label)
-    if counter is None:
-        counter = _prediction_counters[label] = PREDICTIONS.labels(label=_label(label))
-    counter.inc()
+    _prediction_counter(label).inc()
 
 
 def observe_feedback(correct: bool, rows: int | None = None) -> None:
@@ -305,19 +312,7 @@ class PrometheusMiddleware:
     def __init__(self, app: ASGIApp, routes: Callable[[], list] | None = None) -> None:
         self.app = app
         self.routes = routes
-        # (method, route, status) -> its counter and histogram: labels() costs a lock and
-        # checks on every call. The keys are few: route templates, not paths.
-        self._series: dict[tuple[str, str, str], tuple[Any, Any]] = {}
         self._in_progress = {m: IN_PROGRESS.labels(method=m) for m in (*METHODS, "OTHER")}
-
-    def _record(self, method: str, route: str, status: int, seconds: float) -> None:
-        key = (method, route, str(status))
-        series = self._series.get(key)
-        if series is None:
-            labels = {"method": method, "route": route, "status": key[2]}
-            series = self._series[key] = (REQUESTS.labels(**labels), LATENCY.labels(**labels))
-        series[0].inc()
-        series[1].observe(seconds)
 
     @staticmethod
     def _on_shutdown(send: Send) -> Send:
@@ -349,8 +344,11 @@ class PrometheusMiddleware:
             if finished:
                 return
             finished = True
-            seconds = time.perf_counter() - started
-            self._record(method, _route_of(scope, request, self.routes), status, seconds)
+            requests, latency = _request_series(
+                method, _route_of(scope, request, self.routes), str(status)
+            )
+            requests.inc()
+            latency.observe(time.perf_counter() - started)
 
         async def send_wrapper(message: Message) -> None:
             nonlocal status
