@@ -44,6 +44,21 @@ def _write_csv_atomically(frame: pd.DataFrame, path: Path) -> None:
     os.replace(tmp, path)
 
 
+def _write_vectors(
+    path: Path, vectors: np.ndarray, targets: np.ndarray, columns: list[str]
+) -> None:
+    """The layout of ref_data.csv and synthetic_data.csv: PCA_1..PCA_n, target."""
+    frame = pd.DataFrame(vectors, columns=columns)
+    frame["target"] = targets
+    _write_csv_atomically(frame, path)
+
+
+def _read_vectors(path: Path, n_components: int) -> tuple[np.ndarray, np.ndarray]:
+    frame = pd.read_csv(path)
+    vectors = frame[feature_columns(n_components)].to_numpy(dtype=np.float64)
+    return vectors, frame["target"].to_numpy()
+
+
 def _dataset(settings: PipelineSettings) -> Dataset:
     dataset = load_dataset(
         settings.dataset_dir,
@@ -74,13 +89,11 @@ def build_reference(
         fit_grids, dataset.format, settings.n_components, settings.random_state
     )
     vectors = embedding.transform(dataset.grids)
-    frame = pd.DataFrame(vectors, columns=embedding.columns)
-    frame["target"] = dataset.labels
-    _write_csv_atomically(frame, settings.ref_data_path)
+    _write_vectors(settings.ref_data_path, vectors, dataset.labels, embedding.columns)
     log.info(
         "wrote %s: %d rows x %d components (%.1f%% of the variance)",
         settings.ref_data_path,
-        len(frame),
+        len(vectors),
         embedding.n_components,
         100 * embedding.explained_variance_ratio.sum(),
     )
@@ -88,9 +101,7 @@ def build_reference(
 
 
 def read_reference(settings: PipelineSettings, n_components: int) -> Reference:
-    frame = pd.read_csv(settings.ref_data_path)
-    vectors = frame[feature_columns(n_components)].to_numpy(dtype=np.float64)
-    targets = frame["target"].to_numpy()
+    vectors, targets = _read_vectors(settings.ref_data_path, n_components)
     train, holdout = holdout_split(targets, settings.holdout_fraction, settings.random_state)
     return Reference(vectors, targets, train, holdout)
 
@@ -113,9 +124,7 @@ def _write_synthetic(
         path.unlink(missing_ok=True)
         return np.empty((0, embedding.n_components))
     vectors = embedding.transform(grids)
-    frame = pd.DataFrame(vectors, columns=embedding.columns)
-    frame["target"] = targets
-    _write_csv_atomically(frame, path)
+    _write_vectors(path, vectors, targets, embedding.columns)
     return vectors
 
 
@@ -124,9 +133,7 @@ def read_synthetic(settings: PipelineSettings, n_components: int) -> tuple[np.nd
     path = settings.synthetic_data_path
     if not path.exists():
         return np.empty((0, n_components)), np.empty(0, dtype=int)
-    frame = pd.read_csv(path)
-    columns = feature_columns(n_components)
-    return frame[columns].to_numpy(dtype=np.float64), frame["target"].to_numpy()
+    return _read_vectors(path, n_components)
 
 
 def train_initial(settings: PipelineSettings) -> Manifest:
