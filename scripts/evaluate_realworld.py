@@ -20,7 +20,8 @@ from pathlib import Path
 
 import numpy as np
 from mlstack.artifacts import ArtifactStore
-from mlstack.dataset import IMAGE_SUFFIXES, _label
+from mlstack.dataset import IMAGE_SUFFIXES
+from mlstack.labels import parse_label
 from mlstack.preprocessing import ImageError
 from mlstack.settings import PipelineSettings
 
@@ -64,7 +65,7 @@ def evaluate_folder(folder: Path, artifacts_dir: Path, settings: PipelineSetting
             continue
         finally:
             spent += time.perf_counter() - started
-        labels.append(_label(row["label"]))
+        labels.append(parse_label(row["label"]))
         kept.append(row)
     predicted = artifacts.classifier.predict(np.array(vectors)).tolist() if vectors else []
     right = [p == t for p, t in zip(predicted, labels, strict=True)]

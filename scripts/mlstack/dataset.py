@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .labels import parse_label
 from .preprocessing import DIGITS_FORMAT, ImageError, ImageFormat, bytes_to_format
 
 log = logging.getLogger(__name__)
@@ -47,10 +48,6 @@ def load_digits_dataset() -> Dataset:
     return Dataset("digits", grids, digits.target.astype(int), DIGITS_FORMAT, skipped=[])
 
 
-def _label(name: str) -> int | str:
-    return int(name) if name.lstrip("-").isdigit() else name
-
-
 def load_folder_dataset(
     root: Path,
     fmt: ImageFormat = FOLDER_FORMAT,
@@ -64,7 +61,7 @@ def load_folder_dataset(
         raise DatasetError(f"DATASET_DIR {root} is not a folder")
     label_dirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     files = [
-        (f, _label(d.name))
+        (f, parse_label(d.name))
         for d in label_dirs
         for f in sorted(d.iterdir())
         if f.suffix.lower() in IMAGE_SUFFIXES

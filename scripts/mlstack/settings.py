@@ -1,21 +1,38 @@
-"""Paths and knobs of the model pipeline, read from the environment.
+"""Every setting of the stack, read from the environment: one module, one naming rule.
 
-Every path derives from one root (the repository checkout by default), and each
-can be overridden on its own: in Docker, DATA_DIR=/data and ARTIFACTS_DIR=/artifacts.
+The rule: a field's environment variable is its name in capitals, with no prefix
+(`retrain_every_k` is RETRAIN_EVERY_K, `report_batch_rows` is REPORT_BATCH_ROWS).
+Defaults live here and nowhere else; Dockerfiles, compose files and k8s set only
+what differs (in a container: DATA_DIR=/data, ARTIFACTS_DIR=/artifacts, ...).
+
+Every path hangs from one root: the repository checkout when the package is
+installed from one (editable), else the working directory; each can be moved on
+its own. The web app keeps its own small settings class (webapp/settings.py) with
+the same rule: its image carries none of this package.
 """
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-# scripts/mlstack/settings.py -> the repository root
-REPO_ROOT = Path(__file__).resolve().parents[2]
+
+def _default_root() -> Path:
+    # scripts/mlstack/settings.py -> the checkout, when there is one (an editable
+    # install or the tests); an installed copy lives in site-packages instead.
+    checkout = Path(__file__).resolve().parents[2]
+    return checkout if (checkout / "pyproject.toml").is_file() else Path.cwd()
 
 
-class PipelineSettings(BaseSettings):
+REPO_ROOT = _default_root()
+
+
+class StackSettings(BaseSettings):
+    """The shared base: where the data and the artifacts are."""
+
     model_config = SettingsConfigDict(env_file=None, extra="ignore")
 
     project_root: Path = Field(default=REPO_ROOT, description="Root every default path hangs from")
@@ -25,20 +42,6 @@ class PipelineSettings(BaseSettings):
     artifacts_dir: Path = Field(
         default=Path(), description="pickles + manifest (default ROOT/artifacts)"
     )
-    dataset_dir: Path | None = Field(
-        default=None,
-        description="A folder of images, one sub-folder per label; unset: scikit-learn's digits",
-    )
-    n_components: int = Field(default=30, ge=2, description="Size of the PCA embedding")
-    holdout_fraction: float = Field(default=0.2, gt=0, lt=1)
-    random_state: int = 0
-    # Retraining cost grows with rows; past this many, the oldest production rows are left out.
-    max_training_rows: int = Field(default=60_000, ge=100)
-    # Font-free synthetic digits (drawn strokes, photo/canvas-like renderings) added
-    # to the training rows of the default data set, per label; 0 turns them off.
-    synthetic_per_label: int = Field(default=200, ge=0)
-    max_upload_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
-    max_image_pixels: int = Field(default=40_000_000, ge=64)
 
     @model_validator(mode="before")
     @classmethod
@@ -63,3 +66,167 @@ class PipelineSettings(BaseSettings):
     @property
     def samples_dir(self) -> Path:
         return self.data_dir / "samples"
+
+
+class PipelineSettings(StackSettings):
+    """The data set, the embedding and training: what the scripts need."""
+
+    dataset_dir: Path | None = Field(
+        default=None,
+        description="A folder of images, one sub-folder per label; unset: scikit-learn's digits",
+    )
+    n_components: int = Field(default=30, ge=2, description="Size of the PCA embedding")
+    holdout_fraction: float = Field(
+        default=0.2, gt=0, lt=1, description="Share of the data set held out for evaluation"
+    )
+    random_state: int = Field(default=0, description="Seed of every random split and draw")
+    max_training_rows: int = Field(
+        default=60_000,
+        ge=100,
+        description="Retraining cost grows with rows: past this many production rows, the "
+        "newest are kept and the oldest left out",
+    )
+    synthetic_per_label: int = Field(
+        default=200,
+        ge=0,
+        description="Font-free synthetic drawn digits added to the default data set's training "
+        "rows, per label; 0 turns them off",
+    )
+    max_upload_bytes: int = Field(
+        default=10 * 1024 * 1024, ge=1024, description="Largest image file accepted"
+    )
+    max_image_pixels: int = Field(
+        default=40_000_000, ge=64, description="Largest image accepted, in pixels"
+    )
+
+
+def _no_empty_token(value: object) -> object:
+    # Compose passes `API_TOKEN: ${API_TOKEN:-}`: an empty value means no token.
+    return None if value in ("", None) else value
+
+
+class ServingSettings(PipelineSettings):
+    """The serving API: retraining, security, request handling and its metrics."""
+
+    retrain_every_k: int = Field(
+        default=10, ge=1, description="Retrain after every k feedback rows"
+    )
+    retrain_wait_seconds: float = Field(
+        default=60.0,
+        ge=0,
+        description="How long the k-th /feedback waits for its retraining before answering "
+        "(predictions never wait; 0 answers at once)",
+    )
+    retrain_niceness: int = Field(
+        default=10, ge=0, le=19, description="CPU niceness of the retraining process"
+    )
+    blas_threads: int = Field(
+        default=1,
+        ge=1,
+        description="Threads numpy's BLAS may use in each worker. One: the workers already "
+        "keep the cores busy, and a retrained model with many support vectors is large "
+        "enough for BLAS to start threads that fight them for the cores",
+    )
+    api_token: SecretStr | None = Field(
+        default=None, description="If set, /feedback needs `Authorization: Bearer <token>`"
+    )
+    cors_origins: list[str] = Field(
+        default_factory=list,
+        description='Origins allowed to call the API from a browser (["https://..."])',
+    )
+    allowed_hosts: list[str] = Field(
+        default_factory=lambda: ["*"], description="Host headers accepted"
+    )
+    inline_predict_bytes: int = Field(
+        default=64 * 1024,
+        ge=0,
+        description="Uploads up to this size are predicted on the event loop; larger ones in a "
+        "thread, so a big photo never stalls other requests",
+    )
+    inline_predict_pixels: int = Field(
+        default=512 * 512,
+        ge=0,
+        description="...if their header also declares at most this many pixels: a PNG of a few "
+        "KB can hold 40 megapixels, seconds of decoding",
+    )
+    large_decodes_at_once: int = Field(
+        default=2,
+        ge=1,
+        description="Uploads over INLINE_PREDICT_PIXELS decoding at once in each worker; "
+        "the others wait their turn: at the 40-megapixel limit one decode takes about 1 GB",
+    )
+    metrics_accuracy_window: int = Field(
+        default=100, ge=1, description="Feedback rows in the rolling accuracy of /metrics"
+    )
+    metrics_path: str = Field(default="/metrics", description="Route that serves the metrics")
+
+    @field_validator("api_token", mode="before")
+    @classmethod
+    def _empty_token_is_no_token(cls, value: object) -> object:
+        return _no_empty_token(value)
+
+    @property
+    def max_body_bytes(self) -> int:
+        # base64 is 4/3 of the bytes, plus room for the other JSON fields.
+        return self.max_upload_bytes * 4 // 3 + 64 * 1024
+
+
+class ReportingSettings(StackSettings):
+    """The Evidently project (reporting/project.py) and the metrics exporter."""
+
+    workspace_dir: Path = Field(
+        default=Path(), description="Evidently workspace (default ROOT/reporting/workspace)"
+    )
+    report_project_name: str = Field(
+        default="Deployed classifier", description="Name of the Evidently project"
+    )
+    report_batch_rows: int = Field(default=100, ge=1, description="Feedback rows per snapshot")
+    report_max_batches: int = Field(
+        default=60,
+        ge=2,
+        description="Past this many batches the batch size doubles (and batches are redone), "
+        "so the number of snapshots stays bounded",
+    )
+    report_min_rows: int = Field(
+        default=10,
+        ge=1,
+        description="A batch still filling gets a snapshot once it holds this many rows",
+    )
+    report_max_new_snapshots: int = Field(
+        default=10,
+        ge=1,
+        description="Snapshots made per run, newest batches first; the rest come next run",
+    )
+    report_max_reference_rows: int = Field(
+        default=5000, ge=100, description="Reference rows used (a fixed random sample beyond it)"
+    )
+    report_every_seconds: float = Field(
+        default=0, ge=0, description="Seconds between runs of `project.py --every`; 0: run once"
+    )
+    report_drift_share: float = Field(
+        default=0.5, gt=0, le=1, description="Share of drifted columns that flags the data set"
+    )
+    # The metrics exporter (Prometheus figures of the same data)
+    exporter_host: str = Field(default="0.0.0.0", description="Address the exporter listens on")
+    exporter_port: int = Field(default=9108, ge=0, le=65535, description="Port of its /metrics")
+    report_refresh_seconds: float = Field(
+        default=30.0, gt=0, description="Seconds between the exporter's checks for new data"
+    )
+    report_window_rows: int = Field(
+        default=0, ge=0, description="Newest production rows the exporter uses; 0 uses them all"
+    )
+    report_min_drift_rows: int = Field(
+        default=5, ge=1, description="Fewer production rows than this: no drift figure"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _workspace_from_root(cls, values: dict) -> dict:
+        root = Path(values.get("project_root") or REPO_ROOT)
+        values.setdefault("workspace_dir", root / "reporting" / "workspace")
+        return values
+
+
+@lru_cache
+def get_serving_settings() -> ServingSettings:
+    return ServingSettings()
