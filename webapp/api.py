@@ -4,35 +4,29 @@ then tell it the true label (feedback, which feeds retraining).
     SERVING_URL=http://127.0.0.1:8080 streamlit run webapp/api.py --server.port 8081
 
 Everything the page remembers between reruns lives in st.session_state; every
-call to the API goes through client.py, whose errors are shown as messages.
+call to the API goes through mlstack_webapp.client, whose errors are shown as messages.
+The package mlstack_webapp is installed (pip install -e ./webapp), not found on a path.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
-import sys
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import streamlit as st
-
-# The sibling modules import whatever the working directory (streamlit run, AppTest);
-# once only, although the script runs again on every interaction.
-if str(Path(__file__).resolve().parent) not in sys.path:
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from client import (
+from mlstack_webapp.client import (
     FeedbackResult,
-    Label,
     ModelInfo,
     Prediction,
     ServingClient,
     ServingError,
 )
-from imaging import canvas_to_png, preview
-from webapp_config import WebappSettings, list_samples
+from mlstack_webapp.imaging import canvas_to_png, preview
+from mlstack_webapp.labels import Label, parse_label
+from mlstack_webapp.samples import list_samples
+from mlstack_webapp.settings import WebappSettings
 
 SOURCES = ("Upload an image", "Draw a digit", "Pick a sample")
 CANVAS_SIZE = 280
@@ -43,12 +37,12 @@ DEFAULT_LABELS: list[Label] = list(range(10))
 
 
 def label_options(model: ModelInfo | None, prediction: Prediction | None) -> list[Label]:
-    """The labels a user can choose: the model's classes, else the probabilities' keys, else 0-9."""
+    """The labels a user can choose: the model's classes (GET /model), else the keys of
+    the prediction's probabilities, else 0-9."""
     if model is not None and model.classes:
         return list(model.classes)
     if prediction is not None and prediction.probabilities:
-        keys = list(prediction.probabilities)
-        return [int(k) for k in keys] if all(k.lstrip("-").isdigit() for k in keys) else keys
+        return [parse_label(key) for key in prediction.probabilities]
     return list(DEFAULT_LABELS)
 
 

@@ -1,10 +1,10 @@
-"""Fixtures of the web app's tests: the page's modules on sys.path, a contract
-server on a free port, a URL where nothing listens, and small images."""
+"""Fixtures of the web app's tests: a contract server on a free port, a URL where
+nothing listens, and small images. The web app's package, mlstack_webapp, is
+installed (pip install -e ./webapp)."""
 
 from __future__ import annotations
 
 import io
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,10 +17,6 @@ from tests.webapp.contract_server import ContractServer, running
 REPO_ROOT = Path(__file__).resolve().parents[2]
 WEBAPP = REPO_ROOT / "webapp"
 APP = WEBAPP / "api.py"
-
-# streamlit run puts the script's folder on sys.path; the tests import its modules the same way.
-if str(WEBAPP) not in sys.path:
-    sys.path.insert(0, str(WEBAPP))
 
 
 def digit_png(size: int = 64, text_offset: int = 0) -> bytes:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 
 import pytest
-from client import (
+from mlstack_webapp.client import (
     ServingClient,
     ServingFailedError,
     ServingRejectedError,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 
 import numpy as np
-from imaging import canvas_to_png, preview
+from mlstack_webapp.imaging import canvas_to_png, preview
 from PIL import Image
 
 from tests.webapp.conftest import digit_png

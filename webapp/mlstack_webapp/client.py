@@ -13,7 +13,7 @@ from typing import Any
 
 import requests
 
-Label = int | str
+from mlstack_webapp.labels import Label, parse_label
 
 
 class ServingError(RuntimeError):
@@ -70,17 +70,6 @@ class ModelInfo:
     k: int | None
     prod_rows: int | None = None
     raw: dict[str, Any] = field(default_factory=dict)
-
-
-def _label(value: Any) -> Label:
-    """Labels travel as JSON numbers (digits) or strings (a user's folder names)."""
-    if isinstance(value, bool):
-        raise TypeError(f"not a label: {value!r}")
-    if isinstance(value, int | str):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    raise TypeError(f"not a label: {value!r}")
 
 
 def _detail(response: requests.Response) -> str:
@@ -183,7 +172,7 @@ class ServingClient:
         classes = body.get("classes", manifest.get("classes")) or []
         version = body.get("model_version", body.get("version", manifest.get("version")))
         try:
-            labels = [_label(c) for c in classes]
+            labels = [parse_label(c) for c in classes]
         except TypeError:
             labels = []
         k = body.get("retrain_every_k", body.get("k"))
@@ -202,7 +191,7 @@ class ServingClient:
         )
         try:
             return Prediction(
-                prediction=_label(body["prediction"]),
+                prediction=parse_label(body["prediction"]),
                 probabilities={str(k): float(v) for k, v in body["probabilities"].items()},
                 model_version=int(body["model_version"]),
                 prediction_id=body.get("prediction_id"),

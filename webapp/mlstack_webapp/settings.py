@@ -1,20 +1,31 @@
-"""Settings of the web app (environment variables) and the sample images it offers."""
+"""Settings of the web app, read from the environment."""
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
 from pathlib import Path
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-# webapp/webapp_config.py -> the repository root (/app in the image)
-REPO_ROOT = Path(__file__).resolve().parents[1]
-SAMPLE_SUFFIXES = (".png", ".jpg", ".jpeg")
+
+def checkout_root(cwd: Path | None = None) -> Path:
+    """Where a checkout's data/ folder is: the working directory (`streamlit run
+    webapp/api.py` from the checkout), or its parent when that is the web app's own
+    folder (`cd webapp && streamlit run api.py`). Never the package's location: an
+    installed copy lives in site-packages."""
+    cwd = Path.cwd() if cwd is None else cwd
+    return cwd.parent if (cwd / "mlstack_webapp").is_dir() else cwd
 
 
 class WebappSettings(BaseSettings):
+    """The web app's settings, by the stack's naming rule: a field's environment
+    variable is its name in capitals, with no prefix (SERVING_URL, SAMPLES_DIR, ...).
+
+    The web app keeps its own class instead of sharing mlstack's settings: its image
+    carries no model code (no mlstack package, no scikit-learn), only the page and its
+    HTTP client.
+    """
+
     model_config = SettingsConfigDict(env_file=None, extra="ignore")
 
     serving_url: str = Field(
@@ -22,7 +33,7 @@ class WebappSettings(BaseSettings):
         description="Base URL of the serving API (http://serving-api:8080 in Docker)",
     )
     samples_dir: Path = Field(
-        default=REPO_ROOT / "data" / "samples",
+        default_factory=lambda: checkout_root() / "data" / "samples",
         description="Sample images <label>_<row>.png a user can pick (/samples in Docker)",
     )
     request_timeout: float = Field(
@@ -39,31 +50,3 @@ class WebappSettings(BaseSettings):
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return None if value in ("", None) else value
-
-
-@dataclass(frozen=True)
-class Sample:
-    path: Path
-    label: int | str
-
-    @property
-    def title(self) -> str:
-        return f"{self.label}  ({self.path.name})"
-
-
-def _label(text: str) -> int | str:
-    return int(text) if re.fullmatch(r"-?\d+", text) else text
-
-
-def list_samples(folder: Path) -> list[Sample]:
-    """The images in `folder` named <label>_<row>.<ext>, ordered by label then row.
-    A missing folder gives no samples (the page says so)."""
-    if not folder.is_dir():
-        return []
-    samples = []
-    for path in folder.iterdir():
-        if not path.is_file() or path.suffix.lower() not in SAMPLE_SUFFIXES:
-            continue
-        label, sep, _row = path.stem.rpartition("_")
-        samples.append(Sample(path, _label(label if sep else path.stem)))
-    return sorted(samples, key=lambda s: (isinstance(s.label, str), s.label, s.path.name))
