@@ -170,10 +170,8 @@ def read_prod_training_rows(
 ) -> tuple[np.ndarray, np.ndarray, int]:
     """The newest `limit` production rows (vectors, targets), and how many rows the
     file held when read."""
-    if not path.exists() or path.stat().st_size == 0:
-        return np.empty((0, n_components)), np.empty(0), 0
     columns = [*feature_columns(n_components), "target"]
-    frame = pd.read_csv(path, usecols=columns, on_bad_lines="skip").dropna()
+    frame = ProdDataStore(path, n_components).read(columns).dropna()
     seen = len(frame)
     frame = frame.tail(limit) if limit > 0 else frame.iloc[:0]
     return frame[columns[:-1]].to_numpy(dtype=np.float64), frame["target"].to_numpy(), seen

@@ -7,8 +7,12 @@ Appends hold a file lock, so rows from several threads, workers or processes nev
 interleave; each row is one write() of a whole line, flushed to disk. The row count
 lives in a small sidecar file next to the CSV with the CSV's size at that count, so
 an append never re-reads the CSV; if the sizes disagree (a crash between the two
-writes) the count is rebuilt once. A last line left torn by a crash is cut off
-when the store opens.
+writes) the count is rebuilt once.
+
+One rule for a last line without its newline (a crash in the middle of a write, or
+a write still under way): it is not a row. `repair` cuts it off the file; `read`,
+the one reader of the file (retraining, reporting, the metrics exporter), leaves it
+out and never writes, so it works on a read-only copy.
 """
 
 from __future__ import annotations
@@ -22,17 +26,33 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from filelock import FileLock
 
 from .embedding import feature_columns
 
 log = logging.getLogger(__name__)
 
+LABEL_COLUMNS = ("target", "prediction")
 METADATA_COLUMNS = ("timestamp", "model_version", "prediction_id")
 
 
 def prod_columns(n_components: int) -> list[str]:
-    return [*feature_columns(n_components), "target", "prediction", *METADATA_COLUMNS]
+    return [*feature_columns(n_components), *LABEL_COLUMNS, *METADATA_COLUMNS]
+
+
+def _whole_lines_end(handle: io.BufferedIOBase, size: int) -> int:
+    """The size of the file without a torn last line: just past its last newline."""
+    if size == 0:
+        return 0
+    handle.seek(size - 1)
+    if handle.read(1) == b"\n":
+        return size
+    # Walk back to the last newline; a torn line is at most a few KB.
+    chunk = min(size, 1 << 16)
+    handle.seek(size - chunk)
+    tail = handle.read(chunk)
+    return size - chunk + tail.rfind(b"\n") + 1
 
 
 def format_row(values: Sequence) -> str:
@@ -60,17 +80,10 @@ class ProdDataStore:
         if not self.path.exists():
             return 0
         size = self.path.stat().st_size
-        if size == 0:
-            return 0
         with open(self.path, "rb+") as handle:
-            handle.seek(size - 1)
-            if handle.read(1) == b"\n":
+            keep = _whole_lines_end(handle, size)
+            if keep == size:
                 return 0
-            # Walk back to the last newline; a torn line is at most a few KB.
-            chunk = min(size, 1 << 16)
-            handle.seek(size - chunk)
-            tail = handle.read(chunk)
-            keep = size - chunk + tail.rfind(b"\n") + 1
             handle.truncate(keep)
             handle.flush()
             os.fsync(handle.fileno())
@@ -110,6 +123,36 @@ class ProdDataStore:
     def rows(self) -> int:
         with self.lock:
             return self._rows_unlocked()
+
+    # -- reading -------------------------------------------------------------------
+    def read(self, columns: Sequence[str] | None = None) -> pd.DataFrame:
+        """The rows of the file's whole lines, in file order (`columns` only, if given);
+        an empty frame when the file is absent, empty or holds its header only.
+
+        Values read back are exactly those written (round trip), so a fingerprint of
+        the rows stays the same from one read to the next; a malformed line (too many
+        fields) is skipped."""
+        wanted = list(columns) if columns is not None else None
+        empty = pd.DataFrame(columns=wanted or self.columns)
+        try:
+            with open(self.path, "rb") as handle:
+                size = os.fstat(handle.fileno()).st_size
+                end = _whole_lines_end(handle, size)
+                handle.seek(0)
+                data = handle.read(end)  # not past `end`: appends may land meanwhile
+        except FileNotFoundError:
+            return empty
+        if not data:
+            return empty
+        try:
+            return pd.read_csv(
+                io.BytesIO(data),
+                usecols=wanted,
+                on_bad_lines="skip",
+                float_precision="round_trip",
+            )
+        except pd.errors.EmptyDataError:
+            return empty
 
     # -- appending -----------------------------------------------------------------
     def _check_header(self) -> None:

@@ -10,10 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
+
+from .quality import classification_quality
 
 
 def make_classifier(seed: int = 0) -> SVC:
@@ -66,10 +67,10 @@ class Classifier:
 def evaluate(classifier: Classifier, vectors: np.ndarray, labels: np.ndarray) -> dict[str, float]:
     if len(labels) == 0:
         return {}
-    predicted = classifier.predict(vectors)
+    quality = classification_quality(labels, classifier.predict(vectors))
     return {
-        "accuracy": round(float(accuracy_score(labels, predicted)), 4),
-        "balanced_accuracy": round(float(balanced_accuracy_score(labels, predicted)), 4),
-        "f1_macro": round(float(f1_score(labels, predicted, average="macro")), 4),
+        "accuracy": round(quality["accuracy"], 4),
+        "balanced_accuracy": round(quality["balanced_accuracy"], 4),
+        "f1_macro": round(quality["f1"], 4),
         "rows": len(labels),
     }

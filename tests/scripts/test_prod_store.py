@@ -95,3 +95,22 @@ def test_concurrent_appends_from_processes_lose_no_row(tmp_path) -> None:
     assert all(len(row) == len(prod_columns(N)) for row in body)
     assert len({row[-1] for row in body}) == workers * per_worker  # every id once
     assert ProdDataStore(path, N).rows() == workers * per_worker
+
+
+def test_read_leaves_out_a_torn_last_line_and_never_writes(tmp_path) -> None:
+    path = tmp_path / "prod_data.csv"
+    store = ProdDataStore(path, N)
+    assert list(store.read().columns) == prod_columns(N)  # absent: no rows, the columns
+    assert store.read().empty
+    path.write_text("")
+    assert store.read(["PCA_1", "target"]).columns.tolist() == ["PCA_1", "target"]
+    _append(store, 0)
+    _append(store, 1, target=3)
+    with open(path, "a") as handle:
+        handle.write("0.5,0.25,")  # a write still under way
+    before = path.read_bytes()
+    frame = store.read()
+    assert frame["prediction_id"].tolist() == ["id-0", "id-1"]
+    assert frame["PCA_2"].tolist() == [1.0, 1.1]  # exactly the values written
+    assert store.read(["target"])["target"].tolist() == [1, 3]
+    assert path.read_bytes() == before  # reading repairs nothing on disk
