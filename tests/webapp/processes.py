@@ -39,16 +39,23 @@ def serving_api(root: Path, logs: Path, **env: str) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def webapp(serving_url: str, samples_dir: Path, logs: Path) -> Iterator[str]:
-    """`streamlit run webapp/api.py` pointed at `serving_url`; yields its URL."""
+def webapp(
+    serving_url: str, samples_dir: Path | None, logs: Path, *, from_webapp: bool = False
+) -> Iterator[str]:
+    """`streamlit run webapp/api.py` from the checkout (or `cd webapp && streamlit run
+    api.py`) pointed at `serving_url`; yields its URL. No SAMPLES_DIR: the default."""
     port = free_port()
+    env = {**os.environ, "SERVING_URL": serving_url}
+    env.pop("SAMPLES_DIR", None)
+    if samples_dir is not None:
+        env["SAMPLES_DIR"] = str(samples_dir)
     process = Process(
         [
             sys.executable,
             "-m",
             "streamlit",
             "run",
-            str(APP),
+            APP.name if from_webapp else str(APP),
             f"--server.port={port}",
             "--server.address=127.0.0.1",
             "--server.headless=true",
@@ -56,8 +63,8 @@ def webapp(serving_url: str, samples_dir: Path, logs: Path) -> Iterator[str]:
             "--browser.gatherUsageStats=false",
             "--client.toolbarMode=minimal",
         ],
-        cwd=REPO_ROOT,
-        env={**os.environ, "SERVING_URL": serving_url, "SAMPLES_DIR": str(samples_dir)},
+        cwd=APP.parent if from_webapp else REPO_ROOT,
+        env=env,
         log=logs / "webapp.log",
     )
     url = f"http://127.0.0.1:{port}"

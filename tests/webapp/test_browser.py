@@ -23,7 +23,8 @@ import requests
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from tests.support import CHROMIUM_ARGS
-from tests.webapp.conftest import REPO_ROOT
+from tests.webapp.conftest import REPO_ROOT, digit_png
+from tests.webapp.contract_server import ContractServer
 from tests.webapp.processes import serving_api, webapp
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -220,3 +221,24 @@ def test_draw_a_digit_predict_feedback_and_retrain(
         # A cleared canvas is no image: Predict waits for a new drawing.
         page.get_by_role("button", name="Clear the drawing").click()
         expect(page.get_by_role("button", name="Predict")).to_be_disabled()
+
+
+def test_the_page_runs_from_its_own_folder(
+    page: Page, contract: ContractServer, tmp_path: Path
+) -> None:
+    """`cd webapp && streamlit run api.py`, as the brief starts it: the page finds its
+    package installed, with no path set for it, and reads the default samples folder."""
+    contract.prediction = 4
+    image = tmp_path / "digit.png"
+    image.write_bytes(digit_png())
+    with webapp(contract.url, None, tmp_path, from_webapp=True) as app:
+        open_page(page, app)
+        page.get_by_test_id("stFileUploader").locator("input[type=file]").set_input_files(image)
+        page.get_by_role("button", name="Predict").click()
+        expect(page.get_by_test_id("stMetricValue")).to_have_text("4")
+        page.get_by_text("Pick a sample").click()
+        samples = REPO_ROOT / "data" / "samples"
+        if any(samples.glob("*.png")):
+            expect(page.get_by_text("A held-out test image")).to_be_visible()
+        else:
+            expect(page.get_by_text(f"No sample images in {samples}")).to_be_visible()
