@@ -53,6 +53,13 @@ class Manifest:
     parent_version: int | None = None
     reason: str = "initial training"
     extra: dict[str, Any] = field(default_factory=dict)
+    # The promotion gate's decision: {"accepted": bool, "reason": ..., figures}; a
+    # rejected candidate is kept for inspection and can never be made current.
+    gate: dict[str, Any] | None = None
+
+    @property
+    def rejected(self) -> bool:
+        return bool(self.gate) and not self.gate.get("accepted", True)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -142,6 +149,7 @@ class ArtifactStore:
                     "reason": m.reason,
                     "rows": m.rows,
                     "metrics": m.metrics,
+                    "gate": m.gate,
                 }
             )
         return out
@@ -175,8 +183,10 @@ class ArtifactStore:
         metrics: dict[str, Any],
         reason: str,
         extra: dict[str, Any] | None = None,
+        gate: dict[str, Any] | None = None,
     ) -> Manifest:
-        """Write a new version and make it current; returns its manifest."""
+        """Write a new version and make it current, unless the gate rejected it
+        (then it is kept, never current); returns its manifest."""
         self.root.mkdir(parents=True, exist_ok=True)
         self.versions_dir.mkdir(exist_ok=True)
         blobs = {
@@ -199,6 +209,7 @@ class ArtifactStore:
                 parent_version=parent,
                 reason=reason,
                 extra=extra or {},
+                gate=gate,
             )
             staging = self.versions_dir / f".tmp-{uuid.uuid4().hex}"
             staging.mkdir()
@@ -214,15 +225,25 @@ class ArtifactStore:
             except BaseException:
                 shutil.rmtree(staging, ignore_errors=True)
                 raise
-            self._activate(version)
+            if not manifest.rejected:
+                self._activate(version)
         return manifest
 
     def activate(self, version: int) -> Manifest:
-        """Make an existing version current (a rollback); it is verified first."""
+        """Make an existing version current (a rollback); it is verified first, and
+        a candidate the gate rejected is refused."""
         with self._lock:
+            if version not in self.versions():
+                raise ArtifactError(f"no version {version} in {self.versions_dir}")
+            manifest = self.manifest(version)
+            if manifest.rejected:
+                raise ArtifactError(
+                    f"version {version} was rejected by the promotion gate "
+                    f"({manifest.gate.get('reason')}): it cannot be made current"
+                )
             self.load(version)
             self._activate(version)
-        return self.manifest(version)
+        return manifest
 
     def _activate(self, version: int) -> None:
         target = Path("versions") / f"{version:06d}"

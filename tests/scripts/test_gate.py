@@ -2,7 +2,11 @@
 
 import numpy as np
 import pytest
+from mlstack.artifacts import ArtifactError, ArtifactStore
 from mlstack.gate import GateRules, in_feedback_holdout, judge
+from mlstack.pipeline import read_reference, retrain
+from mlstack.prod_store import ProdDataStore
+from mlstack.settings import PipelineSettings
 
 RULES = GateRules(tolerance=0.02, floor=0.5, min_feedback_rows=20)
 
@@ -61,3 +65,62 @@ def test_the_feedback_holdout_is_stable_and_near_its_share() -> None:
     np.testing.assert_array_equal(mask, in_feedback_holdout(list(keys), 0.2))
     assert not in_feedback_holdout(keys, 0.0).any()
     assert in_feedback_holdout(keys[:10], 1.0).all()
+
+
+# -- the gate inside a real retraining, on real files ---------------------------------
+
+
+def _feedback(project: PipelineSettings, rows: np.ndarray, shift: int) -> None:
+    store = ArtifactStore(project.artifacts_dir)
+    n = store.manifest().n_components
+    ref = read_reference(project, n)
+    prod = ProdDataStore(project.prod_data_path, n)
+    for i, row in enumerate(rows):
+        target = int(ref.targets[row])
+        prod.append(
+            ref.vectors[row],
+            (target + shift) % 10,
+            target,
+            timestamp="t",
+            model_version=1,
+            prediction_id=f"p{i}",
+        )
+
+
+def test_mislabelled_feedback_is_rejected_and_the_champion_keeps_serving(
+    project: PipelineSettings,
+) -> None:
+    store = ArtifactStore(project.artifacts_dir)
+    ref = read_reference(project, store.manifest().n_components)
+    # Every label wrong on purpose, each image sent four times: enough to outvote the
+    # reference rows of those images.
+    _feedback(project, np.tile(ref.train[:700], 4), shift=1)
+    manifest = retrain(project)
+    assert manifest.rejected, manifest.gate
+    assert "reference" in manifest.gate["reason"]
+    assert store.current_version() == 1
+    assert manifest.gate["candidate"]["reference"]["f1_macro"] < (
+        manifest.gate["champion"]["reference"]["f1_macro"] - 0.02
+    )
+    with pytest.raises(ArtifactError, match="rejected"):
+        store.activate(manifest.version)
+    assert store.current_version() == 1
+
+
+def test_correct_feedback_goes_live(project: PipelineSettings) -> None:
+    store = ArtifactStore(project.artifacts_dir)
+    ref = read_reference(project, store.manifest().n_components)
+    _feedback(project, ref.train[:200], shift=0)
+    manifest = retrain(project)
+    assert manifest.gate["accepted"], manifest.gate
+    assert store.current_version() == manifest.version == 2
+
+
+def test_with_the_gate_off_everything_goes_live(project: PipelineSettings) -> None:
+    settings = project.model_copy(update={"gate": False})
+    store = ArtifactStore(settings.artifacts_dir)
+    ref = read_reference(settings, store.manifest().n_components)
+    _feedback(settings, ref.train[:700], shift=1)
+    manifest = retrain(settings)
+    assert store.current_version() == manifest.version == 2
+    assert manifest.rows["prod_holdout"] == 0
