@@ -18,6 +18,7 @@ from .artifacts import ArtifactSet, ArtifactStore, Manifest
 from .augment import training_grids
 from .dataset import Dataset, load_dataset
 from .embedding import Embedding, feature_columns
+from .gate import JUDGED, GateRules, in_feedback_holdout, judge
 from .logs import setup_logging
 from .preprocessing import grid_to_png
 from .prod_store import ProdDataStore
@@ -167,14 +168,18 @@ def train_initial(settings: PipelineSettings) -> Manifest:
 
 def read_prod_training_rows(
     path: Path, n_components: int, limit: int
-) -> tuple[np.ndarray, np.ndarray, int]:
-    """The newest `limit` production rows (vectors, targets), and how many rows the
-    file held when read."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """The newest `limit` production rows (vectors, targets, keys), and how many rows
+    the file held when read. A row's key is its prediction_id (its line number when it
+    has none): what the gate's feedback hold-out is chosen by."""
     columns = [*feature_columns(n_components), "target"]
-    frame = ProdDataStore(path, n_components).read(columns).dropna()
+    frame = ProdDataStore(path, n_components).read([*columns, "prediction_id"])
+    frame = frame.dropna(subset=columns)
+    ids = frame["prediction_id"].astype("string").fillna("")
+    keys = np.where(ids == "", [f"row-{i}" for i in frame.index], ids).astype(object)
     seen = len(frame)
-    frame = frame.tail(limit) if limit > 0 else frame.iloc[:0]
-    return frame[columns[:-1]].to_numpy(dtype=np.float64), frame["target"].to_numpy(), seen
+    frame, keys = (frame.tail(limit), keys[-limit:]) if limit > 0 else (frame.iloc[:0], keys[:0])
+    return frame[columns[:-1]].to_numpy(dtype=np.float64), frame["target"].to_numpy(), keys, seen
 
 
 def _same_label_type(targets: np.ndarray, like: np.ndarray) -> np.ndarray:
@@ -184,9 +189,24 @@ def _same_label_type(targets: np.ndarray, like: np.ndarray) -> np.ndarray:
     return targets.astype(str)
 
 
+def _best_reference(store: ArtifactStore) -> dict[str, float] | None:
+    """The best reference hold-out figures of any version that went live (the
+    reference hold-out is frozen, so every manifest's figures compare)."""
+    best: dict[str, float] = {}
+    for entry in store.history():
+        gate = entry.get("gate") or {}
+        if gate and not gate.get("accepted", True):
+            continue
+        for name, value in (entry["metrics"].get("holdout") or {}).items():
+            if name in JUDGED:
+                best[name] = max(best.get(name, 0.0), value)
+    return best or None
+
+
 def retrain(settings: PipelineSettings, reason: str = "retraining") -> Manifest:
     """New scaler + classifier on ref (training split) + prod rows; the embedding
-    stays frozen. Writes and activates a new artifact version."""
+    stays frozen. Writes a new artifact version, which goes live only if it passes
+    the promotion gate (mlstack.gate) against the version in use."""
     started = time.perf_counter()
     store = ArtifactStore(settings.artifacts_dir)
     current = store.load()
@@ -196,14 +216,29 @@ def retrain(settings: PipelineSettings, reason: str = "retraining") -> Manifest:
     synthetic_vectors, synthetic_targets = read_synthetic(settings, n)
     synthetic_targets = _same_label_type(synthetic_targets, ref_targets)
     room = max(0, settings.max_training_rows - len(ref_vectors) - len(synthetic_vectors))
-    prod_vectors, prod_targets, prod_seen = read_prod_training_rows(
+    prod_vectors, prod_targets, prod_keys, prod_seen = read_prod_training_rows(
         settings.prod_data_path, n, room
     )
     prod_targets = _same_label_type(prod_targets, ref_targets)
-    vectors = np.vstack([ref_vectors, synthetic_vectors, prod_vectors])
-    targets = np.concatenate([ref_targets, synthetic_targets, prod_targets])
+    # Feedback rows of the gate's hold-out are never trained on: they judge.
+    held = in_feedback_holdout(prod_keys, settings.gate_feedback_share if settings.gate else 0)
+    vectors = np.vstack([ref_vectors, synthetic_vectors, prod_vectors[~held]])
+    targets = np.concatenate([ref_targets, synthetic_targets, prod_targets[~held]])
     classifier = Classifier(*fit(vectors, targets, settings.random_state))
-    metrics = evaluate(classifier, ref.vectors[ref.holdout], ref.targets[ref.holdout])
+    eval_sets = {
+        "reference": (ref.vectors[ref.holdout], ref.targets[ref.holdout]),
+        "feedback": (prod_vectors[held], prod_targets[held]),
+    }
+    figures = {part: evaluate(classifier, *data) for part, data in eval_sets.items()}
+    if settings.gate:
+        champion = {part: evaluate(current.classifier, *data) for part, data in eval_sets.items()}
+        rules = GateRules(
+            settings.gate_tolerance, settings.gate_floor, settings.gate_min_feedback_rows
+        )
+        decision = judge(figures, champion, rules, _best_reference(store)).to_dict()
+        decision["champion_version"] = current.version
+    else:
+        decision = {"accepted": True, "reason": "gate off", "candidate": figures}
     seconds = round(time.perf_counter() - started, 2)
     manifest = store.save(
         current.embedding,
@@ -212,21 +247,29 @@ def retrain(settings: PipelineSettings, reason: str = "retraining") -> Manifest:
         rows={
             "ref": len(ref_vectors),
             "synthetic": len(synthetic_vectors),
-            "prod": len(prod_vectors),
+            "prod": int((~held).sum()),
+            "prod_holdout": int(held.sum()),
             "prod_seen": prod_seen,
             "total": len(vectors),
         },
-        metrics={"holdout": metrics, "seconds": seconds},
+        metrics={
+            "holdout": figures["reference"],
+            "feedback": figures["feedback"],
+            "seconds": seconds,
+        },
         reason=reason,
         extra=current.manifest.extra,
+        gate=decision,
     )
     log.info(
-        "retrained on %d ref + %d prod rows in %.1fs -> version %d, holdout %s",
+        "retrained on %d ref + %d prod rows in %.1fs -> version %d, holdout %s; gate: %s (%s)",
         len(ref_vectors),
-        len(prod_vectors),
+        int((~held).sum()),
         seconds,
         manifest.version,
-        metrics,
+        figures["reference"],
+        "accepted" if decision["accepted"] else "REJECTED",
+        decision["reason"],
     )
     return manifest
 

@@ -92,6 +92,36 @@ class PipelineSettings(StackSettings):
         description="Font-free synthetic drawn digits added to the default data set's training "
         "rows, per label; 0 turns them off",
     )
+    gate: bool = Field(
+        default=True,
+        description="A retrained candidate goes live only if it passes the promotion gate; "
+        "off, every retraining goes live (as the brief's minimal loop does)",
+    )
+    gate_tolerance: float = Field(
+        default=0.02,
+        ge=0,
+        le=1,
+        description="Largest loss of macro F1 or balanced accuracy a candidate may show against "
+        "the version in use (and the best version) on each hold-out",
+    )
+    gate_floor: float = Field(
+        default=0.5,
+        ge=0,
+        le=1,
+        description="Macro F1 and balanced accuracy every version needs on the reference hold-out",
+    )
+    gate_feedback_share: float = Field(
+        default=0.2,
+        ge=0,
+        lt=1,
+        description="Share of feedback rows held out of training to judge candidates "
+        "(chosen by a hash of their prediction_id)",
+    )
+    gate_min_feedback_rows: int = Field(
+        default=20,
+        ge=1,
+        description="The feedback hold-out is judged once it holds this many rows",
+    )
     max_upload_bytes: int = Field(
         default=10 * 1024 * 1024, ge=1024, description="Largest image file accepted"
     )
