@@ -24,9 +24,9 @@ from pathlib import Path
 
 import numpy as np
 from mlstack.artifacts import ArtifactStore
+from mlstack.fake_feedback import write_fake_feedback
 from mlstack.pipeline import read_reference, read_synthetic, retrain
 from mlstack.settings import PipelineSettings
-from mlstack.synthetic import write_synthetic_prod
 from sklearn.base import ClassifierMixin
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.kernel_approximation import Nystroem
@@ -106,7 +106,7 @@ def retraining_cost(settings: PipelineSettings, prod_rows: int) -> None:
                 "artifacts_dir": root / "artifacts",
             }
         )
-        write_synthetic_prod(copy, prod_rows)
+        write_fake_feedback(copy, prod_rows, predicted=False)
         started = time.perf_counter()
         manifest = retrain(copy, reason="cost measurement")
         seconds = time.perf_counter() - started
