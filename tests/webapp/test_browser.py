@@ -223,15 +223,17 @@ def test_draw_a_digit_predict_feedback_and_retrain(
         expect(page.get_by_role("button", name="Predict")).to_be_disabled()
 
 
-def test_the_page_runs_from_its_own_folder(
-    page: Page, contract: ContractServer, tmp_path: Path
+@pytest.mark.parametrize("from_webapp", [True, False], ids=["cd webapp", "checkout root"])
+def test_the_page_runs_from_either_folder(
+    page: Page, contract: ContractServer, tmp_path: Path, from_webapp: bool
 ) -> None:
-    """`cd webapp && streamlit run api.py`, as the brief starts it: the page finds its
-    package installed, with no path set for it, and reads the default samples folder."""
+    """`cd webapp && streamlit run api.py` (the brief's command) and `streamlit run
+    webapp/api.py`: the page finds its package installed, with no path set for it, and
+    both read the checkout's samples folder by default."""
     contract.prediction = 4
     image = tmp_path / "digit.png"
     image.write_bytes(digit_png())
-    with webapp(contract.url, None, tmp_path, from_webapp=True) as app:
+    with webapp(contract.url, None, tmp_path, from_webapp=from_webapp) as app:
         open_page(page, app)
         page.get_by_test_id("stFileUploader").locator("input[type=file]").set_input_files(image)
         page.get_by_role("button", name="Predict").click()
