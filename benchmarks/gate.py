@@ -1,0 +1,167 @@
+"""What the promotion gate protects, and what it lets through: figures, not a test.
+
+    python benchmarks/gate.py [--k 100] [--steps 100,300,1000]
+
+Two kinds of feedback go through the real retraining code (mlstack.pipeline.retrain,
+every k rows, on a fresh copy of a trained project), once with the gate on and once
+with it off:
+
+- mislabelled: images of the data set's training split, each sent with a wrong label
+  on purpose (the label shifted by one); the served model is scored on the reference
+  hold-out and on the attacked images with their true labels;
+- new style, correctly labelled: printed digits photographed (the weakest real-world
+  family, scripts/make_realworld_set.py, fonts never used while tuning); the served
+  model is scored on other images of the same kind, never sent as feedback.
+
+Each row is the served version's accuracy after that many feedback rows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from mlstack.artifacts import ArtifactStore
+from mlstack.dataset import load_folder_dataset
+from mlstack.pipeline import bootstrap, read_reference, retrain
+from mlstack.prod_store import ProdDataStore
+from mlstack.settings import PipelineSettings
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def served_accuracy(settings: PipelineSettings, vectors: np.ndarray, labels: np.ndarray) -> float:
+    current = ArtifactStore(settings.artifacts_dir).load()
+    return float((current.classifier.predict(vectors) == labels).mean())
+
+
+def feed(
+    base: Path,
+    gate: bool,
+    vectors: np.ndarray,
+    sent_labels: np.ndarray,
+    steps: list[int],
+    k: int,
+    judges: dict[str, tuple[np.ndarray, np.ndarray]],
+) -> list[dict[str, float]]:
+    """Append the rows k at a time to a fresh copy of `base`, retraining after each k;
+    the served accuracy on each judge set at every step."""
+    root = Path(tempfile.mkdtemp(prefix="gate-bench-"))
+    shutil.copytree(base, root, symlinks=True, dirs_exist_ok=True)
+    settings = PipelineSettings(project_root=root, gate=gate)
+    n = vectors.shape[1]
+    store = ProdDataStore(settings.prod_data_path, n)
+    rows, out = 0, []
+    for step in steps:
+        while rows < step:
+            for i in range(rows, min(rows + k, step)):
+                store.append(
+                    vectors[i % len(vectors)],
+                    sent_labels[i % len(vectors)].item(),
+                    sent_labels[i % len(vectors)].item(),
+                    timestamp="t",
+                    model_version=0,
+                    prediction_id=f"bench-{i}",
+                )
+            rows = min(rows + k, step)
+            retrain(settings, reason="benchmark")
+        figures = {name: served_accuracy(settings, *data) for name, data in judges.items()}
+        figures["version"] = ArtifactStore(settings.artifacts_dir).current_version() or 0
+        out.append(figures)
+    shutil.rmtree(root, ignore_errors=True)
+    return out
+
+
+def new_style_images(out: Path, per_label: int) -> Path:
+    subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "make_realworld_set.py"),
+            "--out",
+            str(out),
+            "--per-label",
+            str(per_label),
+            "--seed",
+            "7",
+            "--kinds",
+            "font-photo",
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    return out
+
+
+def print_table(title: str, steps: list[int], on: list[dict], off: list[dict]) -> None:
+    print(f"\n{title}")
+    names = [n for n in on[0] if n != "version"]
+    head = " | ".join(f"{n}: gate on / off" for n in names)
+    print(f"| feedback rows | {head} | version served: on / off |")
+    print("|---" * (len(names) + 2) + "|")
+    for step, a, b in zip([0, *steps], on, off, strict=True):
+        cells = " | ".join(f"{a[n]:.3f} / {b[n]:.3f}" for n in names)
+        print(f"| {step} | {cells} | {a['version']} / {b['version']} |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--k", type=int, default=100, help="retrain every k rows (100)")
+    parser.add_argument("--steps", default="100,300,1000", help="feedback rows to report at")
+    parser.add_argument("--per-label", type=int, default=40, help="new-style images per label")
+    args = parser.parse_args()
+    steps = [int(s) for s in args.steps.split(",")]
+    logging.basicConfig(level=logging.WARNING)
+    started = time.perf_counter()
+
+    base = Path(tempfile.mkdtemp(prefix="gate-base-"))
+    bootstrap(PipelineSettings(project_root=base))
+    settings = PipelineSettings(project_root=base)
+    current = ArtifactStore(settings.artifacts_dir).load()
+    ref = read_reference(settings, current.embedding.n_components)
+    holdout = (ref.vectors[ref.holdout], ref.targets[ref.holdout])
+
+    # Mislabelled: the training split's images, label shifted by one.
+    attacked = np.random.default_rng(0).permutation(ref.train)
+    vectors, truth = ref.vectors[attacked], ref.targets[attacked]
+    wrong = (truth + 1) % 10
+    judges = {"reference hold-out": holdout, "attacked images": (vectors, truth)}
+    zero = {n: served_accuracy(settings, *d) for n, d in judges.items()} | {"version": 1}
+    on = [zero, *feed(base, True, vectors, wrong, steps, args.k, judges)]
+    off = [zero, *feed(base, False, vectors, wrong, steps, args.k, judges)]
+    print_table("Mislabelled feedback (every label wrong on purpose)", steps, on, off)
+
+    # New style, correctly labelled: half the images sent, the other half judges.
+    folder = new_style_images(base / "new-style", args.per_label)
+    images = load_folder_dataset(folder, current.embedding.format, progress=False)
+    style = current.embedding.transform(images.grids)
+    order = np.random.default_rng(1).permutation(len(style))
+    sent, kept = order[: len(order) // 2], order[len(order) // 2 :]
+    judges = {
+        "reference hold-out": holdout,
+        "new-style images never sent": (style[kept], images.labels[kept]),
+    }
+    zero = {n: served_accuracy(settings, *d) for n, d in judges.items()} | {"version": 1}
+    labels = images.labels[sent]
+    on = [zero, *feed(base, True, style[sent], labels, steps, args.k, judges)]
+    off = [zero, *feed(base, False, style[sent], labels, steps, args.k, judges)]
+    print_table(
+        f"Correct feedback of a new style (printed digits photographed; {len(sent)} images "
+        "sent, repeated past that count)",
+        steps,
+        on,
+        off,
+    )
+    shutil.rmtree(base, ignore_errors=True)
+    print(f"\n{time.perf_counter() - started:.0f} s in all")
+
+
+if __name__ == "__main__":
+    main()
