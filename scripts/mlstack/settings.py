@@ -189,6 +189,10 @@ class ServingSettings(PipelineSettings):
         default=100, ge=1, description="Feedback rows in the rolling accuracy of /metrics"
     )
     metrics_path: str = Field(default="/metrics", description="Route that serves the metrics")
+    # `python -m mlstack.serving` (uvicorn's own options when started by `uvicorn`)
+    serving_host: str = Field(default="0.0.0.0", description="Address the API listens on")
+    serving_port: int = Field(default=8080, ge=0, le=65535, description="Port of the API")
+    serving_workers: int = Field(default=1, ge=1, description="uvicorn worker processes")
 
     @field_validator("api_token", mode="before")
     @classmethod
