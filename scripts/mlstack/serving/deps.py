@@ -6,7 +6,8 @@ import hmac
 from typing import Annotated
 
 from fastapi import Depends, Header, HTTPException, Request, status
-from holder import Services
+
+from .services import Services
 
 
 # async: a plain `def` dependency would run in the thread pool on every request.

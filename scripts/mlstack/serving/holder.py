@@ -1,33 +1,23 @@
-"""The model in memory, the production-data store and the retraining worker.
+"""The model in memory.
 
 `ModelHolder` keeps one loaded artifact set. Every request asks it for the model in
 use, which costs one readlink of artifacts/current: when another worker process (or
 this one's retraining) has activated a newer version, the holder loads it once and
 swaps it in, so every worker serves a new version as soon as it is written.
-
-`Retrainer` trains off the request path: a background thread per worker starts each
-retraining in a separate process at a lower CPU priority (the workers keep their
-CPU and interpreter lock for requests), and a file lock makes retrainings one at a
-time across all workers.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-import time
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 
-import metrics
 import numpy as np
-from config import ServingSettings
-from filelock import FileLock
-from mlstack.artifacts import ArtifactError, ArtifactSet, ArtifactStore, Manifest
-from mlstack.pipeline import retrain_isolated
-from mlstack.prod_store import ProdDataStore
+
+from mlstack.artifacts import ArtifactError, ArtifactSet, ArtifactStore
 from mlstack.scoring import FastScorer
+
+from . import metrics
 
 log = logging.getLogger("serving")
 
@@ -95,75 +85,3 @@ class ModelHolder:
                     "version %d could not be loaded: still serving %d", active, model.version
                 )
                 return model
-
-
-@dataclass
-class Retrainer:
-    settings: ServingSettings
-    holder: ModelHolder
-    _executor: ThreadPoolExecutor = field(init=False)
-    _lock: FileLock = field(init=False)
-    _pending: int = field(default=0, init=False)
-    _count: threading.Lock = field(default_factory=threading.Lock, init=False)
-
-    def __post_init__(self) -> None:
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="retrain")
-        Path(self.settings.artifacts_dir).mkdir(parents=True, exist_ok=True)
-        self._lock = FileLock(str(Path(self.settings.artifacts_dir) / ".retrain.lock"))
-
-    @property
-    def busy(self) -> bool:
-        return self._pending > 0
-
-    def submit(self, rows: int, *, only_if_missed: bool = False) -> Future[Manifest | None]:
-        with self._count:
-            self._pending += 1
-        return self._executor.submit(self._run, rows, only_if_missed)
-
-    def _run(self, rows: int, only_if_missed: bool) -> Manifest | None:
-        try:
-            with self._lock:  # across workers: one retraining at a time
-                if only_if_missed and self.holder.store.manifest().rows.get("prod_seen", 0) >= rows:
-                    return None
-                started = time.perf_counter()
-                log.info("retraining: prod_data.csv reached %d rows", rows)
-                manifest = retrain_isolated(
-                    self.settings, f"{rows} feedback rows", self.settings.retrain_niceness
-                )
-                self.holder.model  # noqa: B018  (swap to the new version now, not at the next request)
-                metrics.observe_retrain(time.perf_counter() - started, manifest.version)
-                return manifest
-        except Exception:
-            metrics.observe_retrain(0.0, success=False)
-            log.exception("retraining at %d rows failed; the previous model stays in use", rows)
-            raise
-        finally:
-            with self._count:
-                self._pending -= 1
-
-    def catch_up(self, prod: ProdDataStore) -> Future | None:
-        """After a crash during a retraining, the row that triggered it is stored but
-        no model covers it: train once at start."""
-        k = self.settings.retrain_every_k
-        due = prod.rows() // k * k
-        if due and self.holder.store.manifest().rows.get("prod_seen", 0) < due:
-            log.info("the retraining due at %d rows did not happen: starting it now", due)
-            return self.submit(due, only_if_missed=True)
-        return None
-
-    def shutdown(self) -> None:
-        self._executor.shutdown(wait=False, cancel_futures=True)
-
-
-@dataclass
-class Services:
-    """Everything a request needs, built once in the lifespan."""
-
-    settings: ServingSettings
-    holder: ModelHolder
-    prod: ProdDataStore
-    retrainer: Retrainer
-    large_decodes: threading.BoundedSemaphore = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.large_decodes = threading.BoundedSemaphore(self.settings.large_decodes_at_once)

@@ -7,10 +7,13 @@ import binascii
 from contextlib import AbstractContextManager, nullcontext
 
 import numpy as np
-from config import ServingSettings
-from holder import LoadedModel, Services
-from mlstack.preprocessing import ImageError, load_image, open_image, to_format
 from PIL import Image
+
+from mlstack.preprocessing import ImageError, load_image, open_image, to_format
+from mlstack.settings import ServingSettings
+
+from .holder import LoadedModel
+from .services import Services
 
 
 class InputError(Exception):

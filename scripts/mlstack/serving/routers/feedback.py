@@ -7,14 +7,16 @@ import asyncio
 import logging
 import uuid
 
-import metrics
-from deps import ServicesDep, require_token
 from fastapi import APIRouter, Depends
-from holder import Services
-from inputs import decode_base64, embed_image, known_label, open_upload
-from mlstack.artifacts import now_utc
-from schemas import FeedbackRequest, FeedbackResponse
 from starlette.concurrency import run_in_threadpool
+
+from mlstack.artifacts import now_utc
+
+from .. import metrics
+from ..deps import ServicesDep, require_token
+from ..inputs import decode_base64, embed_image, known_label, open_upload
+from ..schemas import FeedbackRequest, FeedbackResponse
+from ..services import Services
 
 log = logging.getLogger("serving")
 router = APIRouter(tags=["model"])

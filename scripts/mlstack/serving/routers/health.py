@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from deps import ServicesDep
 from fastapi import APIRouter
-from schemas import HealthResponse, ModelResponse
 from starlette.concurrency import run_in_threadpool
+
+from ..deps import ServicesDep
+from ..schemas import HealthResponse, ModelResponse
 
 router = APIRouter(tags=["service"])
 

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import uuid
 
-import metrics
-from deps import ServicesDep
 from fastapi import APIRouter
-from holder import Services
-from inputs import decode_base64, embed_image, is_large, open_upload
 from PIL import Image
-from schemas import PredictRequest, PredictResponse
 from starlette.concurrency import run_in_threadpool
+
+from .. import metrics
+from ..deps import ServicesDep
+from ..inputs import decode_base64, embed_image, is_large, open_upload
+from ..schemas import PredictRequest, PredictResponse
+from ..services import Services
 
 router = APIRouter(tags=["model"])
 

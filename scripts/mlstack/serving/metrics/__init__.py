@@ -1,0 +1,32 @@
+"""Prometheus metrics of the serving API, correct under `uvicorn --workers N`.
+
+    instrument(app, settings)             # middleware + GET /metrics (METRICS_PATH)
+    set_model_version(version)            # when a model is loaded or swapped
+    observe_prediction(label)             # after each /predict
+    observe_feedback(correct, rows=rows)  # after each stored /feedback row
+    observe_retrain(seconds, version)     # after each retraining
+
+Every worker writes its values to small memory-mapped files in one folder
+(prometheus-client's multiprocess mode, folder.py) and /metrics sums them, so a scrape
+gives the whole server's figures whichever worker answers it. Importing this package
+does nothing: the folder is chosen and the metrics made on first use.
+"""
+
+from .exposition import build_registry, render
+from .folder import forget_this_worker, multiproc_dir
+from .instrument import instrument
+from .middleware import PrometheusMiddleware
+from .record import observe_feedback, observe_prediction, observe_retrain, set_model_version
+
+__all__ = [
+    "PrometheusMiddleware",
+    "build_registry",
+    "forget_this_worker",
+    "instrument",
+    "multiproc_dir",
+    "observe_feedback",
+    "observe_prediction",
+    "observe_retrain",
+    "render",
+    "set_model_version",
+]

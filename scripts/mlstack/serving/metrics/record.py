@@ -1,0 +1,44 @@
+"""What the app records, in one call each:
+
+set_model_version(version)           # when a model is loaded or swapped
+observe_prediction(label)            # after each /predict
+observe_feedback(correct, rows=rows) # after each stored /feedback row
+observe_retrain(seconds, version)    # after each retraining
+"""
+
+from __future__ import annotations
+
+import time
+
+from .outcomes import record_outcome
+from .series import prediction_counter, series
+
+
+def observe_prediction(label: object) -> None:
+    """Count one prediction of `label` (a numpy scalar or a plain value)."""
+    prediction_counter(label).inc()
+
+
+def observe_feedback(correct: bool, rows: int | None = None) -> None:
+    """Count one stored feedback row; `correct` is prediction == target, `rows` the
+    number of rows prod_data.csv holds after it."""
+    metrics = series()
+    metrics.feedback.labels(correct="true" if correct else "false").inc()
+    if rows is not None:
+        metrics.prod_rows.set(rows)
+    record_outcome(correct)
+
+
+def set_model_version(version: int) -> None:
+    series().model_version.set(version)
+
+
+def observe_retrain(seconds: float, version: int | None = None, success: bool = True) -> None:
+    """Record one retraining: its duration and, when it succeeded, the new version."""
+    metrics = series()
+    metrics.retrains.labels(outcome="success" if success else "failure").inc()
+    if success:
+        metrics.retrain_seconds.observe(seconds)
+        metrics.last_retrain.set(time.time())
+        if version is not None:
+            set_model_version(version)

@@ -1,0 +1,88 @@
+"""Retraining off the request path.
+
+A background thread per worker starts each retraining in a separate process at a lower
+CPU priority (the workers keep their CPU and interpreter lock for requests), and a file
+lock makes retrainings one at a time across all workers. The retraining process dies
+with the worker that started it (mlstack.orphans), and the artifact store refuses a
+version trained on a base older than the one in use, so a worker killed mid-retraining
+can never leave behind a process that later activates a stale model.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from filelock import FileLock
+
+from mlstack.artifacts import Manifest
+from mlstack.pipeline import retrain_isolated
+from mlstack.prod_store import ProdDataStore
+from mlstack.settings import ServingSettings
+
+from . import metrics
+from .holder import ModelHolder
+
+log = logging.getLogger("serving")
+
+
+@dataclass
+class Retrainer:
+    settings: ServingSettings
+    holder: ModelHolder
+    _executor: ThreadPoolExecutor = field(init=False)
+    _lock: FileLock = field(init=False)
+    _pending: int = field(default=0, init=False)
+    _count: threading.Lock = field(default_factory=threading.Lock, init=False)
+
+    def __post_init__(self) -> None:
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="retrain")
+        Path(self.settings.artifacts_dir).mkdir(parents=True, exist_ok=True)
+        self._lock = FileLock(str(Path(self.settings.artifacts_dir) / ".retrain.lock"))
+
+    @property
+    def busy(self) -> bool:
+        return self._pending > 0
+
+    def submit(self, rows: int, *, only_if_missed: bool = False) -> Future[Manifest | None]:
+        with self._count:
+            self._pending += 1
+        return self._executor.submit(self._run, rows, only_if_missed)
+
+    def _run(self, rows: int, only_if_missed: bool) -> Manifest | None:
+        try:
+            with self._lock:  # across workers: one retraining at a time
+                if only_if_missed and self.holder.store.manifest().rows.get("prod_seen", 0) >= rows:
+                    return None
+                started = time.perf_counter()
+                log.info("retraining: prod_data.csv reached %d rows", rows)
+                manifest = retrain_isolated(
+                    self.settings, f"{rows} feedback rows", self.settings.retrain_niceness
+                )
+                self.holder.model  # noqa: B018  (swap to the new version now, not at the next request)
+                metrics.observe_retrain(time.perf_counter() - started, manifest.version)
+                return manifest
+        except Exception:
+            metrics.observe_retrain(0.0, success=False)
+            log.exception("retraining at %d rows failed; the previous model stays in use", rows)
+            raise
+        finally:
+            with self._count:
+                self._pending -= 1
+
+    def catch_up(self, prod: ProdDataStore) -> Future | None:
+        """After a crash during a retraining, the row that triggered it is stored but
+        no model covers it: train once at start."""
+        k = self.settings.retrain_every_k
+        due = prod.rows() // k * k
+        if due and self.holder.store.manifest().rows.get("prod_seen", 0) < due:
+            log.info("the retraining due at %d rows did not happen: starting it now", due)
+            return self.submit(due, only_if_missed=True)
+        return None
+
+    def shutdown(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
