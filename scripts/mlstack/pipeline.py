@@ -189,6 +189,13 @@ def _same_label_type(targets: np.ndarray, like: np.ndarray) -> np.ndarray:
     return targets.astype(str)
 
 
+def _same_rows(vectors: np.ndarray, others: np.ndarray) -> np.ndarray:
+    """Which of `vectors` equal a row of `others` (to 6 decimals: the same image file
+    embeds to the same vector within 1e-12)."""
+    seen = {row.tobytes() for row in np.round(others, 6)}
+    return np.array([row.tobytes() in seen for row in np.round(vectors, 6)], dtype=bool)
+
+
 def _best_reference(store: ArtifactStore) -> dict[str, float] | None:
     """The best reference hold-out figures of any version that went live (the
     reference hold-out is frozen, so every manifest's figures compare)."""
@@ -220,8 +227,13 @@ def retrain(settings: PipelineSettings, reason: str = "retraining") -> Manifest:
         settings.prod_data_path, n, room
     )
     prod_targets = _same_label_type(prod_targets, ref_targets)
-    # Feedback rows of the gate's hold-out are never trained on: they judge.
+    # Feedback rows of the gate's hold-out are never trained on: they judge. Nor are
+    # images of the reference hold-out sent back as feedback (the web app's samples
+    # are such images): trained on, they would flatter the candidate that the
+    # reference hold-out judges.
     held = in_feedback_holdout(prod_keys, settings.gate_feedback_share if settings.gate else 0)
+    if settings.gate:
+        held |= _same_rows(prod_vectors, ref.vectors[ref.holdout])
     vectors = np.vstack([ref_vectors, synthetic_vectors, prod_vectors[~held]])
     targets = np.concatenate([ref_targets, synthetic_targets, prod_targets[~held]])
     classifier = Classifier(*fit(vectors, targets, settings.random_state))

@@ -4,6 +4,7 @@ import pytest
 from mlstack.artifacts import ArtifactStore
 from mlstack.dataset import DatasetError, load_folder_dataset
 from mlstack.embedding import feature_columns
+from mlstack.gate import in_feedback_holdout
 from mlstack.pipeline import bootstrap, read_reference, retrain
 from mlstack.preprocessing import grid_to_png
 from mlstack.prod_store import ProdDataStore
@@ -40,7 +41,7 @@ def test_retrain_uses_prod_rows_and_keeps_the_embedding(project: PipelineSetting
     before = store.load()
     ref = read_reference(project, before.embedding.n_components)
     prod = ProdDataStore(project.prod_data_path, before.embedding.n_components)
-    for row in ref.holdout[:20]:
+    for row in ref.train[:20]:
         prod.append(
             ref.vectors[row],
             int(ref.targets[row]),
@@ -51,11 +52,30 @@ def test_retrain_uses_prod_rows_and_keeps_the_embedding(project: PipelineSetting
         )
     manifest = retrain(project)
     assert manifest.version == 2
-    assert manifest.rows["prod"] == 20
+    held = int(in_feedback_holdout([str(r) for r in ref.train[:20]], 0.2).sum())
+    assert 0 < held < 20
+    assert (manifest.rows["prod"], manifest.rows["prod_holdout"]) == (20 - held, held)
+    assert manifest.gate["accepted"], manifest.gate
+    assert manifest.metrics["feedback"]["rows"] == held
     assert manifest.metrics["holdout"]["accuracy"] >= 0.98
     after = store.load()
     assert after.manifest.files["embedding.pkl"] == before.manifest.files["embedding.pkl"]
     assert after.manifest.files["model.pkl"] != before.manifest.files["model.pkl"]
+
+
+def test_reference_holdout_images_sent_as_feedback_are_never_trained_on(
+    project: PipelineSettings,
+) -> None:
+    store = ArtifactStore(project.artifacts_dir)
+    ref = read_reference(project, store.manifest().n_components)
+    prod = ProdDataStore(project.prod_data_path, ref.vectors.shape[1])
+    for row in ref.holdout[:30]:
+        target = int(ref.targets[row])
+        prod.append(
+            ref.vectors[row], target, target, timestamp="t", model_version=1, prediction_id=str(row)
+        )
+    manifest = retrain(project)
+    assert (manifest.rows["prod"], manifest.rows["prod_holdout"]) == (0, 30)
 
 
 def test_bootstrap_does_not_retrain_when_artifacts_exist(project: PipelineSettings) -> None:
