@@ -28,7 +28,7 @@ def page_imports() -> list[str]:
 
 def test_the_page_and_its_package_import_no_model_code(tmp_path: Path) -> None:
     """In a fresh interpreter started outside the checkout: what the page imports is
-    found as installed (no sys.path edit) and pulls in none of the model's code."""
+    found as installed (nothing added to the import path) and pulls in none of the model's code."""
     modules = page_imports()
     assert "mlstack_webapp.client" in modules
     script = (
