@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.monitoring.servers import REPO_ROOT, Process, clean_env, uvicorn_server
+from tests.monitoring.servers import REPO_ROOT, clean_env
+from tests.support.servers import Process, uvicorn_server
 
 ACCURACY_WINDOW = 10
 
@@ -22,10 +22,9 @@ class Server:
 
 
 def demo_env(tmpdir: Path, **extra: str) -> dict[str, str]:
-    """serving/ on the path (so `import metrics` works, as under `cd serving`), and a
-    private temporary folder for the automatic multiprocess folder."""
+    """A private temporary folder for the automatic multiprocess folder, and a small
+    accuracy window."""
     return clean_env(
-        PYTHONPATH=os.pathsep.join([str(REPO_ROOT / "serving"), str(REPO_ROOT)]),
         TMPDIR=str(tmpdir),
         METRICS_ACCURACY_WINDOW=str(ACCURACY_WINDOW),
         **extra,

@@ -1,14 +1,13 @@
-"""A small FastAPI app wired like the serving API, to test serving/metrics.py on its own.
-
-Start it as `uvicorn tests.monitoring.demo_app:app` with serving/ on PYTHONPATH.
+"""A small FastAPI app wired like the serving API, to test mlstack.serving.metrics on
+its own. Start it as `uvicorn tests.monitoring.demo_app:app` from the checkout's root.
 """
 
 from __future__ import annotations
 
 import os
 
-import metrics
 from fastapi import FastAPI, HTTPException
+from mlstack.serving import metrics
 from pydantic import BaseModel
 
 app = FastAPI()

@@ -1,75 +1,29 @@
-"""Real processes for the monitoring tests: uvicorn, the exporter, Prometheus."""
+"""Real processes for the monitoring tests: Prometheus, and its figures read back. The
+launcher of child processes (uvicorn, the exporter) is tests.support.servers's."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import shutil
-import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.support import Process, free_port
+# uvicorn_server and wait_until: still importable from here by the tests that did.
+from tests.support.servers import Process, free_port, uvicorn_server, wait_until  # noqa: F401
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-VENV_BIN = Path(sys.executable).parent
 MONITORING = REPO_ROOT / "monitoring"
-
-
-def wait_until(check: Callable[[], Any], timeout: float, what: str, every: float = 0.2) -> Any:
-    """Call `check` until it returns something truthy (returned) or `timeout` passes."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = check()
-        except (httpx.HTTPError, OSError, KeyError, ValueError, IndexError) as exc:
-            last = exc
-        else:
-            if last:
-                return last
-        time.sleep(every)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {last!r}")
 
 
 def clean_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.upper().startswith("PROMETHEUS_MULTIPROC")}
     env.update(extra)
     return env
-
-
-@contextlib.contextmanager
-def uvicorn_server(
-    app: str,
-    *,
-    cwd: Path,
-    env: dict[str, str],
-    log: Path,
-    workers: int = 1,
-    health: str = "/health",
-) -> Iterator[tuple[str, Process]]:
-    port = free_port()
-    args = [str(VENV_BIN / "uvicorn"), app, "--host", "127.0.0.1", "--port", str(port)]
-    if workers > 1:
-        args += ["--workers", str(workers)]
-    process = Process(args, cwd=cwd, env=env, log=log)
-    base = f"http://127.0.0.1:{port}"
-    try:
-
-        def up() -> bool:
-            process.check_alive()
-            return httpx.get(base + health, timeout=2).status_code == 200
-
-        wait_until(up, 120, f"{app} to answer {health}")
-        yield base, process
-    finally:
-        process.stop()
 
 
 def scrape(url: str) -> dict[str, float]:

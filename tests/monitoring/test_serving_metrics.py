@@ -1,4 +1,4 @@
-"""serving/metrics.py in a real FastAPI app under real uvicorn with two workers: every
+"""mlstack.serving.metrics in a real FastAPI app under real uvicorn with two workers: every
 scrape, whichever worker answers it, gives the figures of both workers together."""
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ import httpx
 import pytest
 
 from tests.monitoring.conftest import ACCURACY_WINDOW, Server, demo_env
-from tests.monitoring.servers import REPO_ROOT, scrape, uvicorn_server, wait_until
+from tests.monitoring.servers import REPO_ROOT, scrape
+from tests.support.servers import uvicorn_server, wait_until
 
 
 def post_all(base: str, calls: list[tuple[str, dict | None]], threads: int = 8) -> list[dict]:
@@ -180,7 +181,7 @@ def test_an_explicit_multiprocess_folder_is_used(tmp_path: Path) -> None:
 def test_an_inherited_automatic_folder_is_not_shared(tmp_path: Path) -> None:
     """A server started by a process that imported metrics (and so chose a folder for
     itself) does not add its figures to that process's."""
-    # Named as metrics.py names it: the owner's pid and start time (this live process).
+    # Named as the metrics folder is named: the owner's pid and start time (this live process).
     started = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19]
     inherited = tmp_path / "mlstack-metrics" / f"{os.getpid()}-{started}"
     inherited.mkdir(parents=True)
@@ -200,11 +201,12 @@ def test_an_inherited_automatic_folder_is_not_shared(tmp_path: Path) -> None:
 
 
 def test_prometheus_client_imported_first_still_counts(tmp_path: Path) -> None:
-    """Another module imported prometheus_client before metrics.py: still file-backed."""
+    """Another module imported prometheus_client before the metrics: still file-backed."""
     code = (
-        "import prometheus_client, metrics\n"
+        "import prometheus_client\n"
+        "from mlstack.serving import metrics\n"
         "metrics.observe_prediction(6); metrics.observe_prediction(6)\n"
-        "print(metrics.render()[0].decode())"
+        "print(metrics.render(metrics.build_registry(10))[0].decode())"
     )
     out = subprocess.run(
         [sys.executable, "-c", code],

@@ -7,7 +7,6 @@ import csv
 import io
 import json
 import math
-import os
 import re
 import shutil
 from collections.abc import Iterator
@@ -20,7 +19,8 @@ from mlstack.settings import PipelineSettings
 from PIL import Image
 
 from tests.conftest import REPO_ROOT
-from tests.serving.conftest import Server, serve  # noqa: F401  (the fixture, for these tests too)
+from tests.support.servers import UvicornServer
+from tests.support.serving import serve, start_server  # noqa: F401  (serve: a fixture)
 
 FIGURES_DIR = REPO_ROOT / "test-output" / "reliability"
 PREDICTION_ID = re.compile(r"^[A-Za-z0-9_-]+$")
@@ -33,20 +33,6 @@ def copy_project(trained_root: Path, dest: Path) -> PipelineSettings:
     return PipelineSettings(project_root=dest)
 
 
-def start_server(
-    settings: PipelineSettings, log_path: Path, *, workers: int = 1, k: int = 10, **extra: str
-) -> Server:
-    """A real `uvicorn api:app --workers N` on a free loopback port, started."""
-    env = {
-        **os.environ,
-        "DATA_DIR": str(settings.data_dir),
-        "ARTIFACTS_DIR": str(settings.artifacts_dir),
-        "RETRAIN_EVERY_K": str(k),
-        **extra,
-    }
-    return Server(settings.project_root, env, workers, log_path).start()
-
-
 @pytest.fixture(scope="module")
 def module_project(
     trained_root: Path, tmp_path_factory: pytest.TempPathFactory
@@ -55,7 +41,7 @@ def module_project(
 
 
 @pytest.fixture(scope="module")
-def plain_server(module_project: PipelineSettings) -> Iterator[Server]:
+def plain_server(module_project: PipelineSettings) -> Iterator[UvicornServer]:
     """One worker, no token; shared by the tests of a module (they only add rows)."""
     server = start_server(module_project, module_project.project_root.parent / "plain.log", k=1000)
     try:
@@ -68,7 +54,9 @@ TOKEN = "reliability-token-0123456789"
 
 
 @pytest.fixture(scope="module")
-def token_server(trained_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def token_server(
+    trained_root: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[UvicornServer]:
     """One worker with API_TOKEN set, on its own project copy."""
     settings = copy_project(trained_root, tmp_path_factory.mktemp("token") / "project")
     server = start_server(

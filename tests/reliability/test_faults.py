@@ -23,7 +23,7 @@ from mlstack.settings import PipelineSettings
 
 from tests.reliability.conftest import malformed_rows, prediction_ids, record_figures
 from tests.reliability.workers import clean_repeatedly, save_repeatedly
-from tests.serving.conftest import b64, sample_images
+from tests.support.serving import b64, sample_images
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(420)]
 

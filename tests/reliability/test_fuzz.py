@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 import schemathesis
-from api import app
 from hypothesis import HealthCheck, settings
 from mlstack.artifacts import ArtifactStore
+from mlstack.serving.app import app
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
@@ -34,7 +34,7 @@ from tests.reliability.conftest import (
     record_figures,
     start_server,
 )
-from tests.serving.conftest import Server
+from tests.support.servers import UvicornServer
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -58,7 +58,7 @@ STATUSES: dict[str, Counter] = {}
 @pytest.fixture(scope="module", params=["no token", "API_TOKEN set"])
 def target(
     request: pytest.FixtureRequest, trained_root: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[tuple[Server, dict[str, str], str]]:
+) -> Iterator[tuple[UvicornServer, dict[str, str], str]]:
     """(server, headers to send, name); prod_data.csv is checked when it stops."""
     settings_ = copy_project(trained_root, tmp_path_factory.mktemp("fuzz") / "project")
     token = request.param != "no token"

@@ -18,12 +18,12 @@ from dataclasses import dataclass
 
 import httpx
 import pytest
-from config import ServingSettings
-from mlstack.settings import PipelineSettings
+from mlstack.settings import PipelineSettings, ServingSettings
 from PIL import Image, ImageDraw, PngImagePlugin
 
 from tests.reliability.conftest import TOKEN, png, read_prod, record_figures
-from tests.serving.conftest import Server, b64, sample_images
+from tests.support.servers import UvicornServer
+from tests.support.serving import b64, sample_images
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -32,7 +32,7 @@ pytestmark = pytest.mark.timeout(300)
 class Api:
     """One running server and what a legitimate client sends it."""
 
-    server: Server
+    server: UvicornServer
     settings: PipelineSettings
     headers: dict[str, str]
     name: str
@@ -70,7 +70,7 @@ TALLY: dict[str, dict[int, int]] = {}
 @pytest.fixture(scope="module", params=["no token", "API_TOKEN set"])
 def api(request: pytest.FixtureRequest, module_project: PipelineSettings) -> Iterator[Api]:
     if request.param == "no token":
-        server: Server = request.getfixturevalue("plain_server")
+        server: UvicornServer = request.getfixturevalue("plain_server")
         settings, headers = module_project, {}
     else:
         server = request.getfixturevalue("token_server")
@@ -354,7 +354,7 @@ def test_unicode_and_lone_surrogates_are_refused(api: Api, text: str) -> None:
 def test_with_the_token_set_feedback_without_it_writes_nothing(
     request: pytest.FixtureRequest,
 ) -> None:
-    server: Server = request.getfixturevalue("token_server")
+    server: UvicornServer = request.getfixturevalue("token_server")
     settings: PipelineSettings = server.settings  # type: ignore[attr-defined]
     label, data = sample_images(settings)[7]
     body = {"image": b64(data), "prediction": label, "target": label}

@@ -19,7 +19,7 @@ from mlstack.artifacts import ArtifactStore
 from mlstack.settings import PipelineSettings
 
 from tests.reliability.conftest import malformed_rows, prediction_ids, record_figures
-from tests.serving.conftest import b64, sample_images
+from tests.support.serving import b64, sample_images
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(420)]
 

@@ -8,26 +8,25 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
 import pickle
 import re
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
-import deps
 import httpx
 import pytest
 import yaml
-from api import create_app
-from config import ServingSettings
 from fastapi.testclient import TestClient
 from mlstack.artifacts import ArtifactError, ArtifactStore
-from mlstack.settings import PipelineSettings
+from mlstack.serving import deps
+from mlstack.serving.app import create_app
+from mlstack.settings import PipelineSettings, ServingSettings
 
 from tests.conftest import REPO_ROOT
-from tests.reliability.conftest import TOKEN, copy_project, start_server
-from tests.serving.conftest import Server, b64, sample_images
+from tests.reliability.conftest import TOKEN, copy_project
+from tests.support.servers import UvicornServer
+from tests.support.serving import b64, sample_images, serving_server, start_server
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -74,7 +73,7 @@ def test_an_empty_api_token_means_no_token(project: PipelineSettings, monkeypatc
     assert TOKEN not in repr(ServingSettings(project_root=project.project_root, api_token=TOKEN))
 
 
-def test_the_token_never_leaks(token_server: Server) -> None:
+def test_the_token_never_leaks(token_server: UvicornServer) -> None:
     """Not in any answer (the schema, /model, errors) and not in the log."""
     url = token_server.url
     answers = [
@@ -101,7 +100,7 @@ def test_the_token_never_leaks(token_server: Server) -> None:
 
 # -- hosts and CORS --------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def locked_server(trained_root: Path, tmp_path_factory) -> Iterator[Server]:
+def locked_server(trained_root: Path, tmp_path_factory) -> Iterator[UvicornServer]:
     settings = copy_project(trained_root, tmp_path_factory.mktemp("locked") / "project")
     server = start_server(
         settings,
@@ -116,7 +115,7 @@ def locked_server(trained_root: Path, tmp_path_factory) -> Iterator[Server]:
         server.kill()
 
 
-def test_allowed_hosts_refuses_other_host_headers(locked_server: Server) -> None:
+def test_allowed_hosts_refuses_other_host_headers(locked_server: UvicornServer) -> None:
     url = f"{locked_server.url}/health"
     assert httpx.get(url, timeout=30).status_code == 200  # Host: 127.0.0.1:<port>
     assert httpx.get(url, headers={"Host": "api.example.org"}, timeout=30).status_code == 200
@@ -130,7 +129,7 @@ def test_allowed_hosts_refuses_other_host_headers(locked_server: Server) -> None
     assert answer.status_code == 400
 
 
-def test_cors_allows_only_the_configured_origin(locked_server: Server) -> None:
+def test_cors_allows_only_the_configured_origin(locked_server: UvicornServer) -> None:
     preflight = {
         "Access-Control-Request-Method": "POST",
         "Access-Control-Request-Headers": "content-type",
@@ -161,7 +160,7 @@ def test_cors_allows_only_the_configured_origin(locked_server: Server) -> None:
     assert "access-control-allow-origin" not in simple.headers
 
 
-def test_cors_is_closed_by_default(plain_server: Server) -> None:
+def test_cors_is_closed_by_default(plain_server: UvicornServer) -> None:
     for origin in ("https://evil.example.org", "null", "http://localhost:8081"):
         answer = httpx.get(f"{plain_server.url}/health", headers={"Origin": origin}, timeout=30)
         assert "access-control-allow-origin" not in answer.headers
@@ -213,14 +212,9 @@ def test_a_tampered_pickle_never_runs_and_the_server_does_not_start(
     marker = tmp_path / "payload-ran"
     model = store.version_dir(store.current_version()) / "model.pkl"
     model.write_bytes(pickle.dumps(Payload(marker)))  # sha256 no longer matches the manifest
-    env = {
-        **os.environ,
-        "DATA_DIR": str(project.data_dir),
-        "ARTIFACTS_DIR": str(project.artifacts_dir),
-    }
-    server = Server(project.project_root, env, 1, tmp_path / "tampered.log")
+    server = serving_server(project, tmp_path / "tampered.log")
     try:
-        with pytest.raises(RuntimeError, match="sha256"):
+        with pytest.raises(AssertionError, match="sha256"):
             server.start(timeout=60)
     finally:
         server.kill()

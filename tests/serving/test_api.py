@@ -11,9 +11,12 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
+from mlstack.serving import inputs
+from mlstack.serving.app import create_app
+from mlstack.settings import ServingSettings
 from PIL import Image
 
-from tests.serving.conftest import b64, sample_images
+from tests.support.serving import b64, sample_images
 
 
 def png(image: Image.Image) -> bytes:
@@ -68,7 +71,9 @@ def test_feedback_stores_rows_and_the_kth_retrains(client: TestClient) -> None:
     assert info["prod_rows"] == 3
     assert info["manifest"]["version"] == 2
     assert [h["version"] for h in info["history"]] == [1, 2]
-    assert info["manifest"]["rows"]["prod"] == 3
+    rows = info["manifest"]["rows"]
+    # The samples are reference hold-out images: stored, judged by, never trained on.
+    assert (rows["prod"], rows["prod_holdout"], rows["prod_seen"]) == (0, 3, 3)
 
 
 def test_feedback_keeps_the_prediction_id(client: TestClient) -> None:
@@ -183,9 +188,6 @@ def test_a_body_over_the_limit_is_refused_before_it_is_read(client: TestClient) 
 
 
 def test_an_image_over_the_byte_limit_is_413(project) -> None:
-    from api import create_app
-    from config import ServingSettings
-
     settings = ServingSettings(project_root=project.project_root, max_upload_bytes=4096)
     noise = np.random.default_rng(0).integers(0, 255, (128, 128), dtype=np.uint8)
     with TestClient(create_app(settings)) as client:
@@ -195,9 +197,6 @@ def test_an_image_over_the_byte_limit_is_413(project) -> None:
 
 
 def test_the_token_protects_feedback_only(project) -> None:
-    from api import create_app
-    from config import ServingSettings
-
     settings = ServingSettings(project_root=project.project_root, api_token="s3cret-token")
     label, data = sample_images(settings)[0]
     body = {"image": b64(data), "prediction": label, "target": label}
@@ -217,10 +216,6 @@ def test_the_token_protects_feedback_only(project) -> None:
 def test_large_uploads_decode_a_few_at_a_time(project, monkeypatch) -> None:
     """At the 40-megapixel limit one decode takes about 1 GB: large uploads to /predict
     and /feedback wait for one of LARGE_DECODES_AT_ONCE slots, and all are answered."""
-    import inputs
-    from api import create_app
-    from config import ServingSettings
-
     settings = ServingSettings(
         project_root=project.project_root, large_decodes_at_once=2, inline_predict_pixels=64 * 64
     )

@@ -16,7 +16,7 @@ from mlstack.prod_store import ProdDataStore, prod_columns
 from mlstack.settings import PipelineSettings
 from mlstack.synthetic import write_synthetic_prod
 
-from tests.serving.conftest import b64, sample_images
+from tests.support.serving import b64, sample_images
 
 pytestmark = pytest.mark.timeout(300)
 
