@@ -40,6 +40,10 @@ class ArtifactError(RuntimeError):
     """No usable artifact set: missing, incomplete or tampered with."""
 
 
+class SupersededError(ArtifactError):
+    """A new set trained from a version older than the one in use: never saved."""
+
+
 @dataclass
 class Manifest:
     version: int
@@ -184,6 +188,7 @@ class ArtifactStore:
         reason: str,
         extra: dict[str, Any] | None = None,
         gate: dict[str, Any] | None = None,
+        base_version: int | None = None,
     ) -> Manifest:
         """Write a new version and make it current, unless the gate rejected it
         (then it is kept, never current); returns its manifest."""
@@ -196,6 +201,13 @@ class ArtifactStore:
         }
         with self._lock:
             parent = self.current_version()
+            # `base_version`: the version the set was trained from. A retraining that
+            # outlived its server may end after a newer one: its model is never made current.
+            if base_version is not None and parent is not None and parent > base_version:
+                raise SupersededError(
+                    f"trained from version {base_version}, but version {parent} is in use: "
+                    "not saved"
+                )
             version = max(self.versions(), default=0) + 1
             manifest = Manifest(
                 version=version,

@@ -20,6 +20,7 @@ from .dataset import Dataset, load_dataset
 from .embedding import Embedding, feature_columns
 from .gate import JUDGED, GateRules, in_feedback_holdout, judge
 from .logs import setup_logging
+from .orphans import die_with_parent
 from .preprocessing import grid_to_png
 from .prod_store import ProdDataStore
 from .settings import PipelineSettings
@@ -272,6 +273,7 @@ def retrain(settings: PipelineSettings, reason: str = "retraining") -> Manifest:
         reason=reason,
         extra=current.manifest.extra,
         gate=decision,
+        base_version=current.version,  # refused if a newer version went live meanwhile
     )
     log.info(
         "retrained on %d ref + %d prod rows in %.1fs -> version %d, holdout %s; gate: %s (%s)",
@@ -295,9 +297,12 @@ def _retrain_job(settings_json: str, reason: str, niceness: int) -> Manifest:
 
 def retrain_isolated(settings: PipelineSettings, reason: str, niceness: int = 10) -> Manifest:
     """`retrain` in a fresh process at a lower CPU priority, so that a server calling it
-    keeps its own CPU time and interpreter lock for the requests it serves."""
+    keeps its own CPU time and interpreter lock for the requests it serves. The process
+    dies with its caller: a server killed mid-retraining leaves nothing running."""
     spawn = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=1, mp_context=spawn) as pool:
+    with ProcessPoolExecutor(
+        max_workers=1, mp_context=spawn, initializer=die_with_parent, initargs=(os.getpid(),)
+    ) as pool:
         job = pool.submit(_retrain_job, settings.model_dump_json(), reason, niceness)
         return job.result()
 
