@@ -3,7 +3,7 @@
 2 uvicorn workers on loopback; the load generator shares the cores, so this one is
 noisy), and the time of one /metrics scrape.
 
-    .venv/bin/python -m tests.monitoring.bench_metrics [--seconds 10]
+    .venv/bin/python benchmarks/metrics.py [--seconds 10]
 
 Prints a Markdown table; the figures in docs/monitoring.md come from it.
 """
@@ -17,15 +17,29 @@ import re
 import shutil
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import httpx
+from fastapi import FastAPI
+from mlstack.serving import metrics
 
-from tests.monitoring.conftest import demo_env
-from tests.monitoring.servers import REPO_ROOT, uvicorn_server
+# The app under load (`metrics:app`, imported by uvicorn from this folder): one trivial
+# route, with the serving API's metrics when BENCH_INSTRUMENT=1.
+app = FastAPI()
+if os.environ.get("BENCH_INSTRUMENT") == "1":
+    metrics.instrument(app)
+
+
+@app.get("/health")
+def health() -> dict:
+    return {"status": "ok"}
+
+
+@app.get("/items/{item_id}")
+def item(item_id: int) -> dict:
+    return {"item": item_id}
 
 
 def wrk(url: str, seconds: int) -> float:
@@ -52,8 +66,6 @@ def scrape_ms(url: str, times: int = 50) -> float:
 def middleware_us(requests: int = 20000) -> tuple[float, float]:
     """Microseconds per request of a bare ASGI app, without and with the middleware."""
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="bench-metrics-")
-    sys.path.insert(0, str(REPO_ROOT / "serving"))
-    import metrics
 
     class Route:
         path = "/items/{item_id}"
@@ -80,6 +92,8 @@ def middleware_us(requests: int = 20000) -> tuple[float, float]:
 
 
 def main() -> None:
+    from serving import Uvicorn  # benchmarks/serving.py's launcher (this script's folder)
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=10, help="length of each wrk run")
     args = parser.parse_args()
@@ -90,18 +104,18 @@ def main() -> None:
     rows = []
     for instrumented in ("0", "1"):
         with tempfile.TemporaryDirectory() as tmp:
-            env = demo_env(Path(tmp), DEMO_INSTRUMENT=instrumented)
-            with uvicorn_server(
-                "tests.monitoring.demo_app:app",
-                cwd=REPO_ROOT,
-                env=env,
-                log=Path(tmp) / "uvicorn.log",
-                workers=2,
-            ) as (base, _):
+            env = {
+                "BENCH_INSTRUMENT": instrumented,
+                "PROMETHEUS_MULTIPROC_DIR": str(Path(tmp) / "multiproc"),
+            }
+            server = Uvicorn("metrics:app", 2, env, Path(tmp) / "uvicorn.log")
+            try:
                 print(f"wrk on {'with' if instrumented == '1' else 'without'} metrics...")
-                rate = wrk(f"{base}/items/1", args.seconds)
-                scrape = scrape_ms(f"{base}/metrics") if instrumented == "1" else None
-                rows.append((instrumented == "1", rate, scrape))
+                rate = wrk(f"{server.url}/items/1", args.seconds)
+                scrape = scrape_ms(f"{server.url}/metrics") if instrumented == "1" else None
+            finally:
+                server.stop()
+            rows.append((instrumented == "1", rate, scrape))
     base_rate = rows[0][1]
     print("\n| middleware | requests/s (GET /items/1, 2 workers) | change | one /metrics scrape |")
     print("|---|---|---|---|")

@@ -1,7 +1,7 @@
 """Serving benchmark: prints figures from one run on loopback (not a test).
 
-    python serving/benchmark.py                 # about six minutes
-    python serving/benchmark.py --duration 2 --rounds 1 --concurrency 8
+    python benchmarks/serving.py                 # about six minutes
+    python benchmarks/serving.py --duration 2 --rounds 1 --concurrency 8
 
 Measures, with the same uvicorn settings for every server:
   1. the in-process cost of one prediction, step by step;
@@ -37,12 +37,12 @@ from pathlib import Path
 
 import httpx
 from fastapi import FastAPI
+from mlstack.preprocessing import decode_image
+from mlstack.serving.schemas import PredictRequest
 
-SERVING_DIR = Path(__file__).resolve().parent
-sys.path.insert(0, str(SERVING_DIR))
-
-from mlstack.preprocessing import decode_image  # noqa: E402
-from schemas import PredictRequest  # noqa: E402
+# The staircase's apps are this module's: uvicorn imports it by name from this folder.
+BENCH_DIR = Path(__file__).resolve().parent
+REPO_ROOT = BENCH_DIR.parent
 
 # The echo app: the same body model and route shape as /predict, no model.
 echo_app = FastAPI()
@@ -67,8 +67,8 @@ MODEL: list = []  # the model of the app's worker, loaded by its lifespan
 
 @asynccontextmanager
 async def load_model(_: FastAPI) -> AsyncIterator[None]:
-    from holder import LoadedModel
     from mlstack.artifacts import ArtifactStore
+    from mlstack.serving.holder import LoadedModel
 
     MODEL.append(LoadedModel.from_artifacts(ArtifactStore(os.environ["ARTIFACTS_DIR"]).load()))
     yield
@@ -108,13 +108,18 @@ def step_app(step: Callable[[bytes], dict]) -> FastAPI:
 
 decode_app, embed_app, classify_app = step_app(decode), step_app(embed), step_app(classify)
 
+API = "mlstack.serving.app:app"
 # name, uvicorn target, what it adds to the one before
 STAIRCASE = (
-    ("echo", "benchmark:echo_app", "uvicorn, FastAPI, the body model"),
-    ("decode", "benchmark:decode_app", "base64 and Pillow decode of the image"),
-    ("embed", "benchmark:embed_app", "preprocessing to the 8x8 grid, PCA"),
-    ("classify", "benchmark:classify_app", "scaler and SVC, class probabilities"),
-    ("predict", "api:app", "the API's own: checks, metrics, dependency, response model, ids"),
+    ("echo", "serving:echo_app", "uvicorn, FastAPI, the body model"),
+    ("decode", "serving:decode_app", "base64 and Pillow decode of the image"),
+    ("embed", "serving:embed_app", "preprocessing to the 8x8 grid, PCA"),
+    ("classify", "serving:classify_app", "scaler and SVC, class probabilities"),
+    (
+        "predict",
+        "mlstack.serving.app:app",
+        "the API's own: checks, metrics, dependency, response model, ids",
+    ),
 )
 
 
@@ -130,9 +135,10 @@ class Uvicorn:
         self.url = f"http://127.0.0.1:{self.port}"
         command = [sys.executable, "-m", "uvicorn", target, "--host", "127.0.0.1"]
         command += ["--port", str(self.port), "--workers", str(workers), "--no-access-log"]
+        command += ["--app-dir", str(BENCH_DIR)]
         self.process = subprocess.Popen(
             command,
-            cwd=SERVING_DIR,
+            cwd=BENCH_DIR,
             env={**os.environ, **env},
             stdout=log.open("a"),
             stderr=subprocess.STDOUT,
@@ -277,16 +283,16 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--retrain-rows", type=int, default=40_000)
     parser.add_argument(
-        "--out", type=Path, default=SERVING_DIR.parent / "test-output/benchmark-serving.json"
+        "--out", type=Path, default=REPO_ROOT / "test-output/benchmark-serving.json"
     )
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is missing: apt-get install wrk")
 
+    from mlstack.fake_feedback import write_fake_feedback
     from mlstack.logs import setup_logging
     from mlstack.pipeline import bootstrap
     from mlstack.settings import PipelineSettings
-    from mlstack.synthetic import write_synthetic_prod
 
     setup_logging()
     scratch = Path(tempfile.mkdtemp(prefix="bench-serving-"))
@@ -360,7 +366,9 @@ def main() -> None:
         )
     )
 
-    api = Uvicorn("api:app", args.workers, {**env, "RETRAIN_EVERY_K": "1000000000"}, log)
+    api = Uvicorn(
+        "mlstack.serving.app:app", args.workers, {**env, "RETRAIN_EVERY_K": "1000000000"}, log
+    )
     try:
         canvas_body = {"image": base64.b64encode(canvas).decode()}
         drawn = wrk(f"{api.url}/predict", canvas_body, 8, args.duration, scratch)
@@ -384,10 +392,13 @@ def main() -> None:
         api.stop()
 
     print(f"\n4. /predict p99 while a retraining on ~{args.retrain_rows} prod rows runs, vs idle")
-    write_synthetic_prod(settings, args.retrain_rows - 1)
+    write_fake_feedback(settings, args.retrain_rows - 1, drift=0.3, predicted=False)
     k = str(args.retrain_rows)
     api = Uvicorn(
-        "api:app", args.workers, {**env, "RETRAIN_EVERY_K": k, "RETRAIN_WAIT_SECONDS": "0"}, log
+        "mlstack.serving.app:app",
+        args.workers,
+        {**env, "RETRAIN_EVERY_K": k, "RETRAIN_WAIT_SECONDS": "0"},
+        log,
     )
     try:
         warm_up(api, body, scratch)
