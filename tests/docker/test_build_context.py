@@ -1,4 +1,5 @@
-"""The repository's .dockerignore keeps data, models, caches and tooling out of the images.
+"""The repository's .dockerignore lets in only what the images install: never data, models,
+tests, benchmarks, caches or tooling.
 
 The three images are built with the repository root as their context; what reaches the
 engine is checked through a real build of a copy of the repository with one file planted
@@ -25,17 +26,40 @@ MUST_STAY_OUT = (
     ".git/HEAD",
     ".venv/bin/python",
     "scripts/mlstack/__pycache__/x.cpython-311.pyc",
+    "scripts/mlstack.egg-info/PKG-INFO",
+    "webapp/mlstack_webapp.egg-info/PKG-INFO",
+    "build/lib/mlstack/__init__.py",
     "reporting/workspace/project.json",
     "test-output/report.html",
     ".pytest_cache/v/cache/lastfailed",
     "tests/test_x.py",
+    "tests/docker/compose/serving.yml",
+    "benchmarks/serving.py",
+    "benchmarks/sample_data.py",
+    "docs/docker.md",
+    "k8s/serving.yaml",
+    "monitoring/docker-compose.yml",
+    "requirements-dev.txt",
+    "compose.yml",
+    "Makefile",
+    "tools/setup-machine.sh",
+    "serving/Dockerfile",
     "serving/.env",
 )
 MUST_GO_IN = (
+    "requirements.lock",
     "pyproject.toml",
+    "README.md",
     "scripts/mlstack/__init__.py",
+    "tools/docker-entrypoint.sh",
+    "serving/api.py",
     "serving/requirements.txt",
+    "webapp/api.py",
+    "webapp/pyproject.toml",
+    "webapp/mlstack_webapp/__init__.py",
     "webapp/requirements.txt",
+    "reporting/project.py",
+    "reporting/metrics_exporter.py",
     "reporting/requirements.txt",
 )
 

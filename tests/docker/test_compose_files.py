@@ -1,8 +1,10 @@
-"""The three compose files, as Compose itself reads them (`compose config`, no engine).
+"""The compose files, as Compose itself reads them (`compose config`, no engine).
 
-They keep the brief's names (services, containers, ports, the network serving_prod_net),
-build from the repository root, and the test-only overrides change only what the tests
-need: the shipped files never build with the host network.
+The three folders' files keep the brief's names (services, containers, ports, the network
+serving_prod_net) and build from the repository root; the root compose.yml (make up)
+takes each service from its folder's file unchanged but for the network key and the
+start order; the test-only overrides change only what the tests need: the shipped files
+never build with the host network.
 """
 
 from __future__ import annotations
@@ -42,7 +44,13 @@ def _compose() -> list[str]:
 
 
 def config(project: str, *overrides: Path) -> dict:
-    files = ["-f", str(REPO_ROOT / project / "docker-compose.yml")]
+    """`compose config` of a folder's file ("serving", ...) or of the root one ("root")."""
+    main = (
+        REPO_ROOT / "compose.yml"
+        if project == "root"
+        else REPO_ROOT / project / "docker-compose.yml"
+    )
+    files = ["-f", str(main)]
     for override in overrides:
         files += ["-f", str(override)]
     done = subprocess.run(
@@ -83,14 +91,22 @@ def test_serving_creates_the_network_the_others_join() -> None:
         assert joined["name"] == "serving_prod_net"
 
 
+# What the entrypoint of serving and reporting needs, as root, before it drops to the
+# server's user (tools/docker-entrypoint.sh); the web app starts as its user: none.
+ENTRYPOINT_CAPS = ["CHOWN", "DAC_OVERRIDE", "SETUID", "SETGID"]
+
+
 @pytest.mark.parametrize("project", SERVICES)
 def test_containers_are_hardened(project: str) -> None:
-    """Read-only root filesystem with a scratch /tmp, no capabilities, no privilege
-    gain; the end-to-end stack test runs the services under exactly these settings."""
+    """Read-only root filesystem with a scratch /tmp, every capability dropped but the
+    entrypoint's four, no privilege gain; the end-to-end stack tests run the services
+    under exactly these settings."""
     service = config(project)["services"][EXPECTED[project][0]]
     assert service["read_only"] is True
     assert service["tmpfs"] == ["/tmp"]
     assert service["cap_drop"] == ["ALL"]
+    wanted = [] if project == "webapp" else ENTRYPOINT_CAPS
+    assert sorted(service.get("cap_add", [])) == sorted(wanted)
     assert "no-new-privileges:true" in service["security_opt"]
 
 
@@ -105,8 +121,11 @@ def test_data_and_models_are_bind_mounted_from_the_repository() -> None:
     }
     assert mounts["serving"]["/data"] == (REPO_ROOT / "data", False)
     assert mounts["serving"]["/artifacts"] == (REPO_ROOT / "artifacts", False)
-    # Reporting reads the data the API writes, never writes it.
+    # Reporting and the web app read the data the API writes, never write it; both bind
+    # sources exist in every clone (a missing one Docker would create, owned by root).
     assert mounts["reporting"]["/data"] == (REPO_ROOT / "data", True)
+    assert mounts["reporting"]["/workspace"] == (REPO_ROOT / "reporting" / "workspace", False)
+    assert mounts["webapp"] == {"/data": (REPO_ROOT / "data", True)}
     webapp = config("webapp")["services"]["webapp"]
     assert webapp["environment"]["SERVING_URL"] == "http://serving-api:8080"
 
@@ -121,3 +140,52 @@ def test_test_overrides_change_only_the_build_network_image_and_ports(project: s
     assert [(p["host_ip"], p["target"]) for p in tested["ports"]] == [("127.0.0.1", port)]
     for key in ("volumes", "networks", "container_name", "read_only", "cap_drop", "tmpfs"):
         assert tested[key] == shipped[key], key
+
+
+ROOT_SERVICES = {service: project for project, (service, _) in EXPECTED.items()}
+
+
+def test_the_root_file_runs_each_folders_service_unchanged_on_one_network() -> None:
+    root = config("root")
+    assert root["name"] == "mlstack"
+    assert sorted(root["services"]) == sorted(ROOT_SERVICES)
+    for name, service in root["services"].items():
+        own = config(ROOT_SERVICES[name])["services"][name]
+        for key in sorted(set(own) | set(service)):
+            if key in ("networks", "depends_on"):
+                continue
+            assert service.get(key) == own.get(key), f"{name}: {key} differs from its folder's"
+        assert list(service["networks"]) == ["prod_net"]
+    # Declared here, not external: `up` creates it, under the name the folders' files use.
+    networks = root["networks"]
+    assert list(networks) == ["prod_net"]
+    assert networks["prod_net"]["name"] == "serving_prod_net"
+    assert networks["prod_net"].get("driver") == "bridge"
+    assert not networks["prod_net"].get("external")
+
+
+def test_the_root_file_starts_the_web_app_and_reporting_once_the_api_is_healthy() -> None:
+    services = config("root")["services"]
+    assert "depends_on" not in services["serving-api"]
+    for name in ("webapp", "reporting"):
+        depends = services[name]["depends_on"]
+        assert list(depends) == ["serving-api"]
+        assert depends["serving-api"]["condition"] == "service_healthy"
+
+
+def test_the_root_file_takes_the_test_overrides_of_each_service() -> None:
+    root = config("root", *(OVERRIDES / f"{p}.yml" for p in SERVICES))
+    for name, project in ROOT_SERVICES.items():
+        service = root["services"][name]
+        assert service["build"]["network"] == "host"
+        assert service["image"].startswith("mlstack-e2e/")
+        assert [p["host_ip"] for p in service["ports"]] == ["127.0.0.1"], project
+
+
+def test_no_pythonpath_anywhere() -> None:
+    """The projects are installed in the images: nothing finds code through a path."""
+    files = [REPO_ROOT / "compose.yml"]
+    for project in SERVICES:
+        files += [REPO_ROOT / project / "Dockerfile", REPO_ROOT / project / "docker-compose.yml"]
+    for path in files:
+        assert "PYTHONPATH" not in path.read_text(), path

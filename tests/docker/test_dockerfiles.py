@@ -1,8 +1,10 @@
 """The three Dockerfiles pass hadolint and the review rules of the project.
 
-Review rules: the slim Python base, a non-root user, a HEALTHCHECK, the service's port
-exposed, dependencies installed before the code is copied (so that a code change does
-not reinstall them), and an exec-form CMD (signals reach the server, not a shell).
+Review rules: the slim Python base; the server never runs as root (a non-root USER, or
+the entrypoint that drops root after handing over the mounted folders); a HEALTHCHECK;
+the service's port exposed; the dependencies installed from requirements.txt and the
+lock before any code is copied (a code change does not reinstall them); then the
+project itself installed without dependencies; no PYTHONPATH; an exec-form CMD, last.
 """
 
 from __future__ import annotations
@@ -67,8 +69,17 @@ def test_dockerfile_follows_the_review_rules(service: str) -> None:
     assert base.startswith("python:3.11-slim"), f"base image is {base}, not python:3.11-slim"
 
     users = [args for word, args in steps if word == "USER"]
-    assert users, "no USER: the service would run as root"
-    assert users[-1].split(":")[0] not in ("root", "0"), f"runs as {users[-1]}"
+    entrypoints = [args for word, args in steps if word == "ENTRYPOINT"]
+    if users:
+        assert users[-1].split(":")[0] not in ("root", "0"), f"runs as {users[-1]}"
+    else:
+        # Starts as root only to give the mounted folders to the server's user, then
+        # drops root for good (tools/docker-entrypoint.sh, copied into the image).
+        assert entrypoints == ['["docker-entrypoint.sh"]'], "no USER and no dropping entrypoint"
+        assert any(
+            word == "COPY" and args.startswith("tools/docker-entrypoint.sh ")
+            for word, args in steps
+        )
 
     checks = [args for word, args in steps if word == "HEALTHCHECK"]
     assert checks, "no HEALTHCHECK"
@@ -81,20 +92,37 @@ def test_dockerfile_follows_the_review_rules(service: str) -> None:
     assert cmd, "no CMD or ENTRYPOINT"
     assert all(args.startswith("[") for args in cmd), f"shell-form CMD/ENTRYPOINT: {cmd}"
 
+    assert words[-1] == "CMD", "CMD is not the last instruction"
+    assert not any("PYTHONPATH" in args for _, args in steps), "PYTHONPATH: install instead"
+
+    lock_copies = [
+        i for i, (word, args) in enumerate(steps) if word == "COPY" and "requirements.lock" in args
+    ]
     installs = [
         i
         for i, (word, args) in enumerate(steps)
-        if word == "RUN" and re.search(r"\bpip\b.*\binstall\b.*requirements", args)
+        if word == "RUN"
+        and re.search(r"\bpip install (-r|--requirement) \S*requirements\.txt", args)
     ]
-    assert installs, "no `pip install -r .../requirements.txt` step"
+    assert installs, "no `pip install -r requirements.txt` step"
+    assert lock_copies, "requirements.lock is not copied (requirements.txt reads it)"
+    assert lock_copies[0] < installs[0]
+    projects = [
+        i
+        for i, (word, args) in enumerate(steps)
+        if word == "RUN" and re.search(r"\bpip install --no-deps\b", args)
+    ]
+    assert projects, "the project is not installed (pip install --no-deps ...)"
     code_copies = [
         i
         for i, (word, args) in enumerate(steps)
-        if word == "COPY" and re.search(r"(^|\s)(\./?|scripts/?\S*|\S+\.py)(\s|$)", args)
+        if word == "COPY"
+        and re.search(r"(^|\s)(pyproject\.toml|\S*mlstack\S*|\S+\.py)(\s|$)", args)
     ]
     assert code_copies, "no COPY of the code"
     assert installs[0] < min(code_copies), (
         "the code is copied before the dependencies are installed: every code change "
         "would reinstall them"
     )
+    assert installs[0] < projects[0], "the project is installed before its dependencies"
     assert "ADD" not in words, "ADD where COPY does (hadolint DL3020)"

@@ -1,44 +1,59 @@
-"""The whole stack in a real Docker engine, driven as a user drives it.
+"""The whole stack in a real Docker engine, started with the README's `make up`, driven
+as a user drives it.
 
-The test copies the repository (tracked and new files, no data, no models) to a
-temporary folder and runs the README's command there, `tools/stack.sh up`, with the
-test-only compose overrides of tests/docker/compose/ (builds reach PyPI through the
-host network, a small RETRAIN_EVERY_K, free published ports on 127.0.0.1, image names
-of its own). So the first start is a fresh clone's: the serving API builds
-ref_data.csv and the artifacts itself, into bind-mounted host folders that the test
-then reads. Everything it created (containers, network, images) is removed at the end,
-whatever happened.
+The test copies the checkout (tracked and new files, no data, no models) to a temporary
+folder and runs `make up` there: the root compose.yml, `docker compose up -d --build
+--wait`, with the test-only overrides of tests/docker/compose/ added through
+COMPOSE_FILE (builds reach PyPI through the host network, a small RETRAIN_EVERY_K, free
+published ports on 127.0.0.1, image names of its own). So the first start is a fresh
+clone's: the serving API builds ref_data.csv and the artifacts itself, into
+bind-mounted host folders that the test then reads. Its containers and network are
+removed at the end, whatever happened; its images when the session ends.
 
-It prints the image sizes, the build time and the cold-start times (`up` until every
-healthcheck passes), and writes them to test-output/docker-e2e.json.
+It prints the image sizes, the build time and the cold-start times, and writes them to
+test-output/docker-e2e.json.
 """
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.docker.conftest import REPO_ROOT, SERVICES
+from tests.docker.conftest import (
+    OVERRIDES,
+    REPO_ROOT,
+    SERVICES,
+    copy_checkout,
+    current_version,
+    docker,
+    e2e_env,
+    e2e_image_names,
+    feedback_until_retrained,
+    free_port,
+    no_stack_running,
+    predict,
+    process_uids,
+    sample,
+    say,
+    wait_healthy,
+)
 from tests.support import CHROMIUM_ARGS
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.timeout(2400)]
 
-OVERRIDES = REPO_ROOT / "tests" / "docker" / "compose"
 RETRAIN_EVERY_K = 3
-IMAGE_PREFIX = "mlstack-e2e/"  # set by the overrides: only the test's images carry it
-# Compose service names, as DESIGN.md and the brief's SERVING_URL name them.
-SERVING_SERVICE = "serving-api"
+CONTAINERS = {"serving": "serving-api", "webapp": "webapp", "reporting": "reporting"}
+APP_UID = 1000  # the images' user: what the servers run as in a root-owned checkout
 
 
 @dataclass
@@ -52,172 +67,90 @@ class Stack:
     def url(self, service: str, path: str = "") -> str:
         return f"http://127.0.0.1:{self.ports[service]}{path}"
 
-    def compose_run(self, project: str, *args: str, timeout: int = 600) -> str:
-        files = ["-f", str(self.root / project / "docker-compose.yml")]
-        files += ["-f", str(OVERRIDES / f"{project}.yml")]
+    def compose_run(self, *args: str, timeout: int = 600) -> str:
         done = subprocess.run(
-            [*self.compose, *files, *args],
+            [*self.compose, *args],
+            cwd=self.root,
             capture_output=True,
             text=True,
             env=self.env,
             timeout=timeout,
             check=False,
         )
-        assert done.returncode == 0, f"compose {project} {args}:\n{done.stderr[-3000:]}"
+        assert done.returncode == 0, f"compose {args}:\n{done.stderr[-3000:]}"
         return done.stdout
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _copy_repository(dest: Path) -> None:
-    """The files a fresh clone would have, plus new files not yet committed."""
-    listed = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        check=True,
-    ).stdout.decode()
-    for name in filter(None, listed.split("\0")):
-        src = REPO_ROOT / name
-        if not src.is_file():  # deleted in the work tree
-            continue
-        target = dest / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(src, target)
-    for folder in ("data", "artifacts"):
-        (dest / folder).mkdir(exist_ok=True)
-
-
-def _docker(*args: str, timeout: int = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["docker", *args], capture_output=True, text=True, timeout=timeout, check=False
-    )
-
-
-def _test_images() -> list[str]:
-    listed = _docker("images", "--format", "{{.Repository}}:{{.Tag}}").stdout.split()
-    return [image for image in listed if image.startswith(IMAGE_PREFIX)]
-
-
-def _say(request: pytest.FixtureRequest, line: str) -> None:
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None:
-        reporter.write_line(line)
-
-
-def _wait_healthy(container: str, limit_s: float) -> float:
-    """Seconds until the container's healthcheck passes (bounded)."""
-    start = time.monotonic()
-    while time.monotonic() - start < limit_s:
-        state = _docker("inspect", "-f", "{{.State.Health.Status}}", container).stdout.strip()
-        if state == "healthy":
-            return time.monotonic() - start
-        time.sleep(1)
-    raise AssertionError(f"{container} not healthy after {limit_s:.0f}s")
+def _cold_start_s(container: str) -> float | None:
+    """Seconds from the container's start to the end of its first passing healthcheck
+    (the probes run every 10 s: an upper bound)."""
+    state = json.loads(docker("inspect", "-f", "{{json .State}}", container).stdout)
+    started = datetime.fromisoformat(state["StartedAt"])
+    passed = [p for p in (state.get("Health") or {}).get("Log") or [] if p["ExitCode"] == 0]
+    if not passed:
+        return None
+    return round((datetime.fromisoformat(passed[0]["End"]) - started).total_seconds(), 1)
 
 
 @pytest.fixture(scope="module")
 def stack(
-    docker_engine: str, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+    e2e_images: str, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
 ) -> Iterator[Stack]:
-    if _docker("network", "inspect", "serving_prod_net").returncode == 0:
-        pytest.skip("a stack already runs on this engine (network serving_prod_net): make down")
+    no_stack_running()
     root = tmp_path_factory.mktemp("stack") / "repo"
-    _copy_repository(root)
-    ports = {service: _free_port() for service in SERVICES}
-    env = {
-        **os.environ,
-        "STACK_OVERRIDE_DIR": str(OVERRIDES),
-        "E2E_SERVING_PORT": str(ports["serving"]),
-        "E2E_WEBAPP_PORT": str(ports["webapp"]),
-        "E2E_REPORTING_PORT": str(ports["reporting"]),
-        "E2E_RETRAIN_EVERY_K": str(RETRAIN_EVERY_K),
-    }
-    stack = Stack(root=root, compose=docker_engine.split(), env=env, ports=ports)
-    script = ["bash", str(root / "tools" / "stack.sh")]
+    copy_checkout(root)
+    ports = {service: free_port() for service in SERVICES}
+    env = e2e_env(ports, RETRAIN_EVERY_K)
+    # The root compose file, then one override per service (each names one service).
+    files = [root / "compose.yml", *(OVERRIDES / f"{s}.yml" for s in SERVICES)]
+    env["COMPOSE_FILE"] = os.pathsep.join(str(f) for f in files)
+    compose = e2e_images.split()
+    stack = Stack(root=root, compose=compose, env=env, ports=ports)
+    make = ["make", "--no-print-directory", "-C", str(root), f"COMPOSE={e2e_images}"]
     started = False
     try:
         start = time.monotonic()
-        built = subprocess.run(
-            [*script, "build"], capture_output=True, text=True, env=env, timeout=1800, check=False
-        )
-        assert built.returncode == 0, f"stack.sh build:\n{built.stderr[-4000:]}"
+        stack.compose_run("build", timeout=1800)
         stack.figures["build_s"] = round(time.monotonic() - start, 1)
 
-        # `up` as the README runs it; its progress lines time each service's cold start.
+        # `make up` as the README runs it: one command, back once all three are healthy.
         start = time.monotonic()
-        marks: dict[str, float] = {}
-        proc = subprocess.Popen(
-            [*script, "up"], stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env
+        up = subprocess.run(
+            [*make, "up"], capture_output=True, text=True, env=env, timeout=900, check=False
         )
-        log: list[str] = []
-        assert proc.stderr is not None
-        for line in proc.stderr:
-            log.append(line)
-            if line.startswith("==> stack: starting "):
-                marks[line.split()[-1]] = time.monotonic()
-        proc.wait(timeout=900)
-        end = time.monotonic()
-        assert proc.returncode == 0, "stack.sh up failed:\n" + "".join(log[-60:])
-        order = [p for p in SERVICES if p in marks]
-        stack.figures["up_to_healthy_s"] = round(end - start, 1)
-        for i, project in enumerate(order):
-            until = marks[order[i + 1]] if i + 1 < len(order) else end
-            stack.figures[f"cold_start_{project}_s"] = round(until - marks[project], 1)
+        assert up.returncode == 0, f"make up failed:\n{up.stdout[-2000:]}{up.stderr[-4000:]}"
+        stack.figures["up_to_healthy_s"] = round(time.monotonic() - start, 1)
+        for project, container in CONTAINERS.items():
+            stack.figures[f"cold_start_{project}_s"] = _cold_start_s(container)
         stack.figures["images_mb"] = {
-            image: round(int(_docker("image", "inspect", "-f", "{{.Size}}", image).stdout) / 1e6)
-            for image in _test_images()
+            image: round(int(docker("image", "inspect", "-f", "{{.Size}}", image).stdout) / 1e6)
+            for image in e2e_image_names()
         }
         started = True
         yield stack
     finally:
         if request.session.testsfailed or not started:
             logs = subprocess.run(
-                [*script, "logs"],
+                [*compose, "logs", "--tail=200"],
+                cwd=root,
                 capture_output=True,
                 text=True,
-                env={**env, "STACK_LOGS_FOLLOW": "0"},
+                env=env,
                 timeout=120,
                 check=False,
             )
-            _say(request, "\n--- stack logs (a test or the start failed)\n" + logs.stdout[-8000:])
-        subprocess.run(
-            [*script, "down", "--volumes"], capture_output=True, env=env, timeout=600, check=False
+            say(request, "\n--- stack logs (a test or the start failed)\n" + logs.stdout[-8000:])
+        down = subprocess.run(
+            [*make, "down"], capture_output=True, text=True, env=env, timeout=600, check=False
         )
-        # `docker rmi` (unlike `compose down --rmi`) also deletes the untagged parent
-        # images of the classic builder's steps: with vfs each is a full copy.
-        for image in _test_images():
-            _docker("rmi", image, timeout=600)
-        _docker("network", "rm", "serving_prod_net")
-        _say(request, "\nDocker e2e figures: " + json.dumps(stack.figures, indent=1))
+        stack.figures["make_down_ok"] = down.returncode == 0
+        docker("network", "rm", "serving_prod_net")
+        say(request, "\nDocker e2e figures: " + json.dumps(stack.figures, indent=1))
         out = REPO_ROOT / "test-output"
         out.mkdir(exist_ok=True)
         (out / "docker-e2e.json").write_text(json.dumps(stack.figures, indent=1) + "\n")
         # The containers wrote as their own user: give the copy back before tmp cleanup.
         subprocess.run(["chown", "-R", f"{os.getuid()}:{os.getgid()}", str(root)], check=False)
-
-
-def sample(stack: Stack, index: int) -> tuple[bytes, int]:
-    """A held-out image the stack's first start exported (data/samples/<label>_<row>.png),
-    the files the web app offers a user to upload, and its true label."""
-    files = sorted((stack.root / "data" / "samples").glob("*.png"))
-    assert files, "no sample images in data/samples"
-    path = files[index % len(files)]
-    return path.read_bytes(), int(path.stem.split("_")[0])
-
-
-def b64(data: bytes) -> str:
-    return base64.b64encode(data).decode()
-
-
-def predict(stack: Stack, png: bytes) -> dict:
-    answer = httpx.post(stack.url("serving", "/predict"), json={"image": b64(png)}, timeout=30)
-    assert answer.status_code == 200, answer.text
-    return answer.json()
 
 
 def model_info(stack: Stack) -> dict:
@@ -226,39 +159,67 @@ def model_info(stack: Stack) -> dict:
     return answer.json()
 
 
-def current_version(root: Path) -> int:
-    """The artifact version the host folder's `current` link points at."""
-    return int(os.readlink(root / "artifacts" / "current").rsplit("/", 1)[-1])
-
-
 @pytest.fixture(scope="module")
 def browser(stack: Stack) -> Iterator[object]:
     chromium = shutil.which("chromium")
     if chromium is None:
-        pytest.skip("Debian's chromium is not installed (tools/test.sh installs it)")
+        pytest.skip("Debian's chromium is not installed (tools/setup-machine.sh installs it)")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=chromium,
-            args=CHROMIUM_ARGS,
-        )
+        launched = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
         try:
             yield launched
         finally:
             launched.close()
 
 
-def test_images_run_as_non_root_with_a_healthcheck(stack: Stack) -> None:
-    images = _test_images()
+def test_one_command_starts_all_three_healthy_in_one_project(stack: Stack) -> None:
+    """`make up` is `docker compose up -d --build --wait` on the root compose.yml: the
+    three services in one project, on the network serving_prod_net, all healthy."""
+    out = stack.compose_run("ps", "--format", "json").strip()
+    # One JSON object per line (Compose >= 2.21), or one array (older releases).
+    listed = json.loads(out) if out.startswith("[") else [json.loads(x) for x in out.splitlines()]
+    assert sorted(c["Service"] for c in listed) == sorted(CONTAINERS.values())
+    assert all("(healthy)" in c["Status"] for c in listed), [c["Status"] for c in listed]
+    network = json.loads(docker("network", "inspect", "serving_prod_net").stdout)[0]
+    attached = sorted(c["Name"] for c in network["Containers"].values())
+    assert attached == sorted(CONTAINERS.values())
+
+
+def test_images_hold_the_installed_projects_and_no_tests_or_benchmarks(stack: Stack) -> None:
+    images = e2e_image_names()
     assert len(images) == len(SERVICES), images
     for image in images:
-        config = json.loads(_docker("image", "inspect", "-f", "{{json .Config}}", image).stdout)
-        assert config["User"], f"{image} runs as root"
-        assert config["User"].split(":")[0] not in ("root", "0"), image
+        config = json.loads(docker("image", "inspect", "-f", "{{json .Config}}", image).stdout)
         assert (config.get("Healthcheck") or {}).get("Test"), f"{image} has no HEALTHCHECK"
-        running = _docker("ps", "--filter", f"ancestor={image}", "--format", "{{.Status}}")
-        assert "(healthy)" in running.stdout, f"{image}: {running.stdout or 'no container'}"
+        assert not any(v.startswith("PYTHONPATH=") for v in config["Env"]), image
+        found = docker(
+            "run", "--rm", "--network", "none", "--entrypoint", "sh", image, "-c",
+            "find / -xdev \\( -path /proc -o -path /sys \\) -prune -o "
+            "\\( -name benchmarks -o -name tests -o -name 'test_*.py' -o -name '*.pkl' "
+            "-o -name ref_data.csv -o -name requirements-dev.txt \\) -print "
+            "| grep -v -e /site-packages/ -e /usr/lib/python3 -e /usr/local/lib/python3 ; "
+            "python -m pip show mlstack mlstack-webapp 2>/dev/null | grep -E '^(Name|Location):'",
+            timeout=300,
+        )  # fmt: skip
+        assert found.returncode == 0, found.stderr
+        lines = found.stdout.split("\n")
+        stray = [line for line in lines if line.startswith("/")]
+        assert not stray, f"{image} holds {stray}"
+        installed = " ".join(lines)
+        package = "mlstack-webapp" if "webapp" in image else "mlstack"
+        assert f"Name: {package}" in installed, f"{image}: {package} not installed: {installed}"
+        assert "site-packages" in installed, f"{image}: {package} not a regular install"
+
+
+def test_servers_run_as_non_root(stack: Stack) -> None:
+    """The copy is root's: the entrypoint gave the mounted folders to the image's user and
+    dropped root; the web app starts as that user. No process runs as root."""
+    for container in CONTAINERS.values():
+        assert process_uids(container) == {APP_UID}, container
+    for path in (stack.root / "data" / "ref_data.csv", stack.root / "artifacts" / "current"):
+        assert path.lstat().st_uid == APP_UID, path
 
 
 def test_every_service_answers_on_its_published_port(stack: Stack) -> None:
@@ -287,7 +248,7 @@ def test_first_start_bootstraps_into_the_host_folders(stack: Stack) -> None:
 
 
 def test_predict(stack: Stack) -> None:
-    body = predict(stack, sample(stack, 0)[0])
+    body = predict(stack.url("serving"), sample(stack.root, 0)[0])
     assert set(body) >= {"prediction", "probabilities", "model_version", "prediction_id"}
     probabilities = body["probabilities"]
     assert sorted(probabilities, key=int) == [str(label) for label in range(10)]
@@ -299,38 +260,8 @@ def test_predict(stack: Stack) -> None:
 
 
 def test_k_feedbacks_retrain_and_the_new_model_serves(stack: Stack) -> None:
-    version_before = current_version(stack.root)
     assert model_info(stack)["prod_rows"] == 0
-
-    answers = []
-    for index in range(1, RETRAIN_EVERY_K + 1):
-        png, label = sample(stack, index * 7)
-        predicted = predict(stack, png)
-        feedback = httpx.post(
-            stack.url("serving", "/feedback"),
-            json={
-                "image": b64(png),
-                "prediction": predicted["prediction"],
-                "target": label,
-                "prediction_id": predicted["prediction_id"],
-            },
-            timeout=120,
-        )
-        assert feedback.status_code == 200, feedback.text
-        answers.append(feedback.json())
-    assert [a["stored"] for a in answers] == [True] * RETRAIN_EVERY_K
-    assert [a["rows"] for a in answers] == list(range(1, RETRAIN_EVERY_K + 1))
-    assert not any(a["retrained"] for a in answers[:-1])
-
-    # The k-th answer waits (bounded) for its retraining; poll in case it outlasted that.
-    deadline = time.monotonic() + 300
-    version = version_before
-    while time.monotonic() < deadline:
-        version = predict(stack, sample(stack, 3)[0])["model_version"]
-        if version > version_before:
-            break
-        time.sleep(2)
-    assert version > version_before, "no new model version served after k feedbacks"
+    version = feedback_until_retrained(stack.url("serving"), stack.root, RETRAIN_EVERY_K)
 
     # The new artifacts are in the host's folder, and are what the API serves.
     assert current_version(stack.root) == version
@@ -351,8 +282,8 @@ def test_webapp_in_a_browser_shows_the_apis_prediction(
 ) -> None:
     from playwright.sync_api import expect
 
-    png, _ = sample(stack, 5)
-    expected = predict(stack, png)  # same image, same model: the page must show this
+    png, _ = sample(stack.root, 5)
+    expected = predict(stack.url("serving"), png)  # same image, same model: the page shows this
     upload = tmp_path / "digit.png"
     upload.write_bytes(png)
     page = browser.new_page()  # type: ignore[attr-defined]
@@ -394,16 +325,14 @@ def test_reporting_ui_lists_the_project(stack: Stack, browser: object) -> None:
 def test_a_restart_keeps_production_data_and_the_new_model(stack: Stack) -> None:
     prod = stack.root / "data" / "prod_data.csv"
     rows_before = prod.read_text()
-    served_before = predict(stack, sample(stack, 3)[0])["model_version"]
+    served_before = predict(stack.url("serving"), sample(stack.root, 3)[0])["model_version"]
     assert served_before > 1, "no retrained model to keep (the retraining test failed?)"
 
-    container = stack.compose_run("serving", "ps", "-q", SERVING_SERVICE).strip()
-    assert container, "no serving-api container"
-    stack.compose_run("serving", "restart", SERVING_SERVICE)
-    stack.figures["restart_to_healthy_s"] = round(_wait_healthy(container, 300), 1)
+    stack.compose_run("restart", "serving-api")
+    stack.figures["restart_to_healthy_s"] = round(wait_healthy("serving-api", 300), 1)
 
     assert prod.read_text() == rows_before
-    assert predict(stack, sample(stack, 3)[0])["model_version"] == served_before
+    assert predict(stack.url("serving"), sample(stack.root, 3)[0])["model_version"] == served_before
     info = model_info(stack)
     assert info["manifest"]["version"] == served_before
     assert info["prod_rows"] == len(rows_before.splitlines()) - 1
