@@ -237,3 +237,22 @@ def test_workers_leave_no_live_gauge_behind(tmp_path: Path) -> None:
         )
     assert not list(folder.glob("gauge_live*_*.db"))
     assert list(folder.glob("counter_*.db")), "counters outlive the workers (they are totals)"
+
+
+def test_importing_the_app_does_nothing_to_the_process(tmp_path: Path) -> None:
+    """No folder chosen, no environment changed, prometheus_client not even imported,
+    until the metrics are first used."""
+    code = (
+        "import os, sys\n"
+        "import mlstack.serving.app, mlstack.serving.metrics\n"
+        "assert 'PROMETHEUS_MULTIPROC_DIR' not in os.environ\n"
+        "assert 'prometheus_client' not in sys.modules\n"
+        "mlstack.serving.metrics.observe_prediction(1)\n"
+        "print(os.environ['PROMETHEUS_MULTIPROC_DIR'])"
+    )
+    env = demo_env(tmp_path)
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr
+    assert Path(out.stdout.strip()).parent == tmp_path / "mlstack-metrics"
