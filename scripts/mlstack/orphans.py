@@ -16,6 +16,7 @@ import os
 import signal
 import sys
 import threading
+import time
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +43,7 @@ def _orphaned(parent_pid: int) -> bool:
 
 def _watch(parent_pid: int) -> None:
     while not _orphaned(parent_pid):
-        threading.Event().wait(WATCH_EVERY_SECONDS)
+        time.sleep(WATCH_EVERY_SECONDS)
     log.warning("parent %d is gone: this process (%d) ends with it", parent_pid, os.getpid())
     os._exit(1)
 
