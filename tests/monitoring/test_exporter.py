@@ -1,5 +1,6 @@
-"""reporting/metrics_exporter.py on real ref_data.csv/prod_data.csv files: figures with
-known answers, and the real exporter process over HTTP as the data changes."""
+"""The metrics exporter (mlstack.reporting.exporter, reporting/metrics_exporter.py) on
+real ref_data.csv/prod_data.csv files: figures with known answers, and the real
+exporter process over HTTP as the data changes."""
 
 from __future__ import annotations
 
@@ -10,50 +11,30 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from mlstack.prod_store import ProdDataStore
-from mlstack.settings import PipelineSettings
+from mlstack.fake_feedback import append_feedback
+from mlstack.reporting.exporter import compute
+from mlstack.settings import PipelineSettings, ReportingSettings
 
-from tests.monitoring.servers import REPO_ROOT, Process, clean_env, free_port, scrape, wait_until
-
-sys.path.insert(0, str(REPO_ROOT / "reporting"))
-from metrics_exporter import ExporterSettings, compute
+from tests.monitoring.servers import Process, clean_env, free_port, scrape, wait_until
 
 
 def reference(project: PipelineSettings) -> pd.DataFrame:
     return pd.read_csv(project.ref_data_path)
 
 
-def write_prod(
-    project: PipelineSettings, vectors: np.ndarray, targets: list, predictions: list
-) -> None:
-    """Rows written the way the serving API writes them."""
-    store = ProdDataStore(project.prod_data_path, vectors.shape[1])
-    for i, (vector, target, prediction) in enumerate(
-        zip(vectors, targets, predictions, strict=True)
-    ):
-        store.append(
-            vector,
-            target,
-            prediction,
-            timestamp="2026-11-26T10:00:00+00:00",
-            model_version=1,
-            prediction_id=f"p{i}",
-        )
-
-
 def features(ref: pd.DataFrame) -> list[str]:
     return [c for c in ref.columns if c.startswith("PCA_")]
 
 
-def settings_for(project: PipelineSettings, **extra) -> ExporterSettings:
-    return ExporterSettings(project_root=project.project_root, **extra)
+def settings_for(project: PipelineSettings, **extra) -> ReportingSettings:
+    return ReportingSettings(project_root=project.project_root, **extra)
 
 
 def test_perfect_predictions_score_one(project: PipelineSettings) -> None:
     ref = reference(project)
     rows = ref.sample(200, random_state=0)
     targets = rows["target"].tolist()
-    write_prod(project, rows[features(ref)].to_numpy(), targets, targets)
+    append_feedback(project, rows[features(ref)].to_numpy(), targets, targets)
     values = compute(settings_for(project)).values
     for name in ("f1", "precision", "recall", "balanced_accuracy", "accuracy"):
         assert values[name] == pytest.approx(1.0), name
@@ -73,7 +54,7 @@ def test_half_wrong_in_every_class_scores_one_half(project: PipelineSettings) ->
         vectors.append(rows[features(ref)].to_numpy())
         targets += [label] * 20
         predictions += [label] * 10 + [labels[(i + 1) % len(labels)]] * 10
-    write_prod(project, np.vstack(vectors), targets, predictions)
+    append_feedback(project, np.vstack(vectors), targets, predictions)
     values = compute(settings_for(project)).values
     for name in ("f1", "precision", "recall", "balanced_accuracy", "accuracy"):
         assert values[name] == pytest.approx(0.5), name
@@ -83,7 +64,9 @@ def test_drift_share_tells_shifted_data_from_reference_data(project: PipelineSet
     ref = reference(project)
     columns = features(ref)
     same = ref.sample(500, random_state=1)
-    write_prod(project, same[columns].to_numpy(), same["target"].tolist(), same["target"].tolist())
+    append_feedback(
+        project, same[columns].to_numpy(), same["target"].tolist(), same["target"].tolist()
+    )
     calm = compute(settings_for(project)).values
     assert calm["drift_share"] < 0.5
     assert calm["dataset_drift"] == 0
@@ -91,7 +74,7 @@ def test_drift_share_tells_shifted_data_from_reference_data(project: PipelineSet
 
     project.prod_data_path.unlink()
     shifted = same[columns].to_numpy() + 3 * ref[columns].std().to_numpy()
-    write_prod(project, shifted, same["target"].tolist(), same["target"].tolist())
+    append_feedback(project, shifted, same["target"].tolist(), same["target"].tolist())
     drifted = compute(settings_for(project)).values
     assert drifted["drift_share"] == pytest.approx(1.0)
     assert drifted["drifted_columns"] == len(columns)
@@ -103,7 +86,7 @@ def test_window_keeps_the_newest_rows(project: PipelineSettings) -> None:
     rows = ref.sample(150, random_state=2)
     targets = rows["target"].tolist()
     wrong = [(t + 1) % 10 for t in targets[:100]]
-    write_prod(project, rows[features(ref)].to_numpy(), targets, wrong + targets[100:])
+    append_feedback(project, rows[features(ref)].to_numpy(), targets, wrong + targets[100:])
     values = compute(settings_for(project, report_window_rows=50)).values
     assert values["prod_rows"] == 150
     assert values["window_rows"] == 50
@@ -114,7 +97,7 @@ def test_window_keeps_the_newest_rows(project: PipelineSettings) -> None:
 def test_few_rows_give_quality_but_no_drift(project: PipelineSettings) -> None:
     ref = reference(project)
     rows = ref.head(3)
-    write_prod(project, rows[features(ref)].to_numpy(), rows["target"].tolist(), [0, 0, 0])
+    append_feedback(project, rows[features(ref)].to_numpy(), rows["target"].tolist(), [0, 0, 0])
     values = compute(settings_for(project)).values
     assert "drift_share" not in values
     assert values["window_rows"] == 3
@@ -135,8 +118,8 @@ def test_exporter_process_follows_the_data(project: PipelineSettings, tmp_path: 
         REPORT_REFRESH_SECONDS="0.3",
     )
     process = Process(
-        [sys.executable, "metrics_exporter.py"],
-        cwd=REPO_ROOT / "reporting",
+        [sys.executable, "-m", "mlstack.reporting.exporter"],
+        cwd=tmp_path,
         env=env,
         log=tmp_path / "exporter.log",
     )
@@ -165,7 +148,7 @@ def test_exporter_process_follows_the_data(project: PipelineSettings, tmp_path: 
         ref = reference(project)
         rows = ref.sample(40, random_state=3)
         targets = rows["target"].tolist()
-        write_prod(project, rows[features(ref)].to_numpy(), targets, targets)
+        append_feedback(project, rows[features(ref)].to_numpy(), targets, targets)
         full = wait_until(
             lambda: (p := page()).get("mlstack_report_prod_rows{}") == 40 and p,
             30,

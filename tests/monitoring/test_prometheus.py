@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 import pandas as pd
 import pytest
+from mlstack.fake_feedback import append_feedback
 from mlstack.settings import PipelineSettings
 
 from tests.monitoring.conftest import ACCURACY_WINDOW, Server
@@ -34,7 +35,7 @@ from tests.monitoring.servers import (
     scrape,
     wait_until,
 )
-from tests.monitoring.test_exporter import features, write_prod
+from tests.monitoring.test_exporter import features
 from tests.monitoring.test_serving_metrics import post_all
 
 pytestmark = [
@@ -68,7 +69,7 @@ def stack(
     rows = ref.sample(60, random_state=4)
     targets = rows["target"].tolist()
     predictions = targets[:45] + [(t + 1) % 10 for t in targets[45:]]  # 45 of 60 right
-    write_prod(project, rows[features(ref)].to_numpy(), targets, predictions)
+    append_feedback(project, rows[features(ref)].to_numpy(), targets, predictions)
 
     port = free_port()
     exporter = Process(

@@ -10,11 +10,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from mlstack.fake_feedback import make_feedback, write_feedback
 from mlstack.pipeline import bootstrap
-from mlstack.settings import PipelineSettings
-
-from reporting.project import ReportingSettings, run_once
-from reporting.sample_data import make_prod_rows, write_prod_rows
+from mlstack.reporting.run import run_once
+from mlstack.settings import PipelineSettings, ReportingSettings
 
 BATCH = 100
 COMPONENTS = 8
@@ -32,8 +31,12 @@ class Built:
         return self.settings.workspace_dir
 
 
-def settings_for(workspace: Path, **extra) -> ReportingSettings:
-    return ReportingSettings(workspace_dir=workspace, batch_rows=BATCH, **extra)
+def settings_for(pipeline: PipelineSettings, **extra) -> ReportingSettings:
+    """The project's data and artifacts, its own workspace, batches of BATCH rows."""
+    root = pipeline.project_root
+    return ReportingSettings(
+        project_root=root, workspace_dir=root / "workspace", report_batch_rows=BATCH, **extra
+    )
 
 
 def two_labels(rows: pd.DataFrame, pair: tuple[int, int]) -> pd.DataFrame:
@@ -48,15 +51,15 @@ def feedback(pipeline: PipelineSettings) -> pd.DataFrame:
     """Three batches: all labels; only labels 0 and 1; a partial batch of labels 3 and 5."""
     start = datetime(2026, 3, 1, tzinfo=UTC)
     parts = [
-        make_prod_rows(pipeline, BATCH, seed=1, drift=0.3, start=start),
+        make_feedback(pipeline, BATCH, seed=1, drift=0.3, start=start),
         two_labels(
-            make_prod_rows(
+            make_feedback(
                 pipeline, BATCH, seed=2, drift=1.2, start=start + timedelta(days=1), labels=[0, 1]
             ),
             (0, 1),
         ),
         two_labels(
-            make_prod_rows(
+            make_feedback(
                 pipeline, 40, seed=3, drift=2.0, start=start + timedelta(days=2), labels=[3, 5]
             ),
             (3, 5),
@@ -66,9 +69,8 @@ def feedback(pipeline: PipelineSettings) -> pd.DataFrame:
 
 
 def append_rows(pipeline: PipelineSettings, rows: int, seed: int, day: str) -> None:
-    more = make_prod_rows(pipeline, rows, seed=seed, drift=2.0, start=pd.Timestamp(day, tz="UTC"))
-    with open(pipeline.prod_data_path, "a") as handle:
-        more.to_csv(handle, header=False, index=False)
+    more = make_feedback(pipeline, rows, seed=seed, drift=2.0, start=pd.Timestamp(day, tz="UTC"))
+    write_feedback(more, pipeline.prod_data_path, append=True)
 
 
 def snapshot_files(workspace: Path, project_id: str) -> list[Path]:
@@ -110,8 +112,8 @@ def built(small_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Built:
     root = tmp_path_factory.mktemp("reporting") / "project"
     pipeline = copy_project(small_root, root)
     prod = feedback(pipeline)
-    write_prod_rows(prod, pipeline.prod_data_path)
-    settings = settings_for(root / "workspace")
-    summary = run_once(settings, pipeline)
+    write_feedback(prod, pipeline.prod_data_path)
+    settings = settings_for(pipeline)
+    summary = run_once(settings)
     assert summary.added == 3, summary
     return Built(pipeline, settings, prod, summary.project_id)

@@ -1,10 +1,12 @@
-"""reporting/project.py on a real trained project: the workspace, its snapshots and panels,
-the figures against scikit-learn, two-label batches, missing feedback, and re-runs."""
+"""mlstack.reporting (reporting/project.py) on a real trained project: the workspace, its
+snapshots and panels, the figures against scikit-learn, two-label batches, missing
+feedback or model, and re-runs."""
 
 from __future__ import annotations
 
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -17,11 +19,12 @@ from evidently import DataDefinition, Dataset, MulticlassClassification, Report
 from evidently.metrics import F1Score
 from evidently.ui.workspace import Workspace
 from mlstack.artifacts import ArtifactStore
-from mlstack.settings import PipelineSettings
+from mlstack.fake_feedback import make_feedback, write_feedback
+from mlstack.reporting.dashboard import DASHBOARD_VERSION, panels
+from mlstack.reporting.run import run_once
+from mlstack.settings import PipelineSettings, ReportingSettings
 from sklearn import metrics as skm
 
-from reporting.project import DASHBOARD_VERSION, ReportingSettings, panels, run_once
-from reporting.sample_data import make_prod_rows, write_prod_rows
 from tests.conftest import REPO_ROOT
 from tests.reporting.conftest import (
     BATCH,
@@ -46,7 +49,7 @@ SCORES = {
 def test_the_workspace_holds_the_project_its_snapshots_and_panels(built: Built) -> None:
     workspace = Workspace(str(built.workspace))
     projects = workspace.list_projects()
-    assert [p.name for p in projects] == [built.settings.project_name]
+    assert [p.name for p in projects] == [built.settings.report_project_name]
     project = projects[0]
     assert len(workspace.list_runs(project.id)) == 3
 
@@ -157,7 +160,7 @@ def test_a_batch_with_two_labels_keeps_multiclass_maths(built: Built) -> None:
 def _fresh(built: Built, tmp_path: Path) -> tuple[PipelineSettings, ReportingSettings]:
     """A private copy of the built project and workspace."""
     pipeline = copy_project(built.pipeline.project_root, tmp_path / "project")
-    return pipeline, settings_for(pipeline.project_root / "workspace")
+    return pipeline, settings_for(pipeline)
 
 
 def test_rerunning_adds_nothing_and_a_growing_batch_is_replaced(
@@ -166,30 +169,30 @@ def test_rerunning_adds_nothing_and_a_growing_batch_is_replaced(
     pipeline, settings = _fresh(built, tmp_path)
     before = {p.name for p in snapshot_files(settings.workspace_dir, built.project_id)}
 
-    again = run_once(settings, pipeline)
+    again = run_once(settings)
     assert (again.added, again.replaced, again.project_id) == (0, 0, built.project_id)
     assert {p.name for p in snapshot_files(settings.workspace_dir, built.project_id)} == before
 
     # 30 more rows land in the partial third batch: its snapshot is replaced, not doubled
     append_rows(pipeline, 30, seed=9, day="2026-03-04")
-    grown = run_once(settings, pipeline)
+    grown = run_once(settings)
     assert (grown.added, grown.replaced) == (0, 1)
     snaps = load_snapshots(settings.workspace_dir, built.project_id)
     assert [s["metadata"]["last_row"] for s in snaps] == ["100", "200", "270"]
     assert len(Workspace(str(settings.workspace_dir)).list_projects()) == 1
-    assert run_once(settings, pipeline).added == 0
+    assert run_once(settings).added == 0
 
 
 def test_bigger_batches_are_redone_without_duplicates(built: Built, tmp_path: Path) -> None:
     pipeline, settings = _fresh(built, tmp_path)
     # the file rewritten by another tool, values unchanged: nothing to redo
     prod = pd.read_csv(pipeline.prod_data_path)
-    write_prod_rows(prod, pipeline.prod_data_path)
-    assert run_once(settings, pipeline).replaced == 0
+    write_feedback(prod, pipeline.prod_data_path)
+    assert run_once(settings).replaced == 0
 
     # at most 2 batches: they grow to 200 rows and every batch is redone once
-    fewer = settings.model_copy(update={"max_batches": 2})
-    regrouped = run_once(fewer, pipeline)
+    fewer = settings.model_copy(update={"report_max_batches": 2})
+    regrouped = run_once(fewer)
     assert (regrouped.batches, regrouped.added) == (2, 2)
     snaps = load_snapshots(settings.workspace_dir, built.project_id)
     assert [(s["metadata"]["first_row"], s["metadata"]["last_row"]) for s in snaps] == [
@@ -203,12 +206,12 @@ def test_missing_empty_or_tiny_feedback_still_makes_a_valid_project(
     small_root: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     pipeline = copy_project(small_root, tmp_path / "project")
-    settings = settings_for(pipeline.project_root / "workspace")
-    caplog.set_level(logging.INFO, logger="reporting")
+    settings = settings_for(pipeline)
+    caplog.set_level(logging.INFO, logger="mlstack.reporting")
 
     def check(expected_log: str) -> None:
         caplog.clear()
-        summary = run_once(settings, pipeline)
+        summary = run_once(settings)
         assert (summary.added, summary.batches) == (0, 0)
         workspace = Workspace(str(settings.workspace_dir))
         (project,) = workspace.list_projects()
@@ -221,11 +224,11 @@ def test_missing_empty_or_tiny_feedback_still_makes_a_valid_project(
     check("no feedback yet")
     pipeline.prod_data_path.write_text("")
     check("no feedback yet")
-    write_prod_rows(make_prod_rows(pipeline, 0), pipeline.prod_data_path)  # header only
+    write_feedback(make_feedback(pipeline, 0), pipeline.prod_data_path)  # header only
     check("no feedback yet")
-    write_prod_rows(make_prod_rows(pipeline, 4), pipeline.prod_data_path)
+    write_feedback(make_feedback(pipeline, 4), pipeline.prod_data_path)
     check("the last 4 feedback rows wait for 10")
-    project_id = run_once(settings, pipeline).project_id
+    project_id = run_once(settings).project_id
     state = settings.workspace_dir / project_id / "batches.json"
     assert f'"dashboard": "{DASHBOARD_VERSION}"' in state.read_text()
 
@@ -241,12 +244,12 @@ def test_the_command_line_schedule_picks_up_new_feedback(built: Built, tmp_path:
         "REPORT_BATCH_ROWS": str(BATCH),
         "DO_NOT_TRACK": "1",
     }
-    # `python project.py` runs once even with a schedule in its environment (the
-    # container starts the UI after it)
+    # `python -m mlstack.reporting` (as `python project.py`) runs once even with a schedule
+    # in its environment (the container starts the UI after it)
     env["REPORT_EVERY_SECONDS"] = "1"
     once = subprocess.run(
-        [sys.executable, "project.py"],
-        cwd=REPO_ROOT / "reporting",
+        [sys.executable, "-m", "mlstack.reporting"],
+        cwd=tmp_path,
         env=env,
         capture_output=True,
         text=True,
@@ -296,3 +299,34 @@ def test_the_command_line_schedule_picks_up_new_feedback(built: Built, tmp_path:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_without_a_model_it_runs_and_says_what_it_left_out(
+    small_root: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """No artifacts: drift and the current figures are in, the reference side of quality
+    is out (it used to die with "Column (prediction) is partially present in data")."""
+    pipeline = copy_project(small_root, tmp_path / "project")
+    prod = make_feedback(pipeline, 150, seed=5, predicted=False)
+    prod.loc[::4, "prediction"] = (prod.loc[::4, "target"] + 1) % 10
+    write_feedback(prod, pipeline.prod_data_path)
+    shutil.rmtree(pipeline.artifacts_dir)
+    settings = settings_for(pipeline)
+    caplog.set_level(logging.INFO, logger="mlstack.reporting")
+
+    summary = run_once(settings)
+    assert (summary.batches, summary.added) == (2, 2)
+    assert "left out without a model: the reference side of the classification" in caplog.text
+    for snap in load_snapshots(settings.workspace_dir, summary.project_id):
+        first, last = int(snap["metadata"]["first_row"]), int(snap["metadata"]["last_row"])
+        rows = prod.iloc[first - 1 : last]
+        values = metric_values(snap)
+        for name, score in SCORES.items():
+            expected = score(rows["target"], rows["prediction"])
+            assert values[name][1]["value"] == pytest.approx(expected, abs=1e-12), name
+        assert 0.0 <= values["DriftedColumnsCount"][1]["share"]["value"] <= 1.0
+        assert "F1ByLabel" not in values
+        shown = counters(snap["widgets"])
+        for title in ("F1 (macro)", "Balanced accuracy", "Accuracy"):
+            assert title in shown
+            assert f"{title} (reference)" not in shown

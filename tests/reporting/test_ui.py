@@ -13,8 +13,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from mlstack.reporting.dashboard import panels
+from mlstack.reporting.run import run_once
 
-from reporting.project import panels, run_once
 from tests.conftest import REPO_ROOT
 from tests.reporting.conftest import Built, append_rows, copy_project, settings_for
 from tests.support import CHROMIUM_ARGS, free_port
@@ -24,7 +25,7 @@ from tests.support import CHROMIUM_ARGS, free_port
 def ui(built: Built, tmp_path: Path) -> Iterator[tuple[str, Built]]:
     """`evidently ui` on a free loopback port, over a private copy of the built project."""
     pipeline = copy_project(built.pipeline.project_root, tmp_path / "project")
-    settings = settings_for(pipeline.project_root / "workspace")
+    settings = settings_for(pipeline)
     copy = Built(pipeline, settings, built.prod, built.project_id)
     port = free_port()
     evidently = Path(sys.executable).parent / "evidently"
@@ -69,7 +70,7 @@ def snapshots(url: str, project_id: str) -> list[dict]:
 def test_the_ui_serves_the_project_and_new_snapshots(ui: tuple[str, Built]) -> None:
     url, built = ui
     projects = httpx.get(f"{url}/api/projects", timeout=30).json()
-    (project,) = [p for p in projects if p["name"] == built.settings.project_name]
+    (project,) = [p for p in projects if p["name"] == built.settings.report_project_name]
     assert project["id"] == built.project_id
 
     listed = snapshots(url, project["id"])
@@ -78,7 +79,7 @@ def test_the_ui_serves_the_project_and_new_snapshots(ui: tuple[str, Built]) -> N
 
     # new feedback, a new run: the running UI serves it without a restart
     append_rows(built.pipeline, 70, seed=21, day="2026-03-06")
-    summary = run_once(built.settings, built.pipeline)
+    summary = run_once(built.settings)
     assert (summary.added, summary.replaced) == (1, 1)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:

@@ -1,4 +1,4 @@
-"""Times `python project.py` against 1k, 10k and 100k generated feedback rows.
+"""Times the report run (`python -m mlstack.reporting`) on 1k, 10k and 100k feedback rows.
 
 For each size, in a fresh workspace over a freshly trained project:
   first    the first run (what the container does before the UI starts): at most
@@ -9,8 +9,8 @@ For each size, in a fresh workspace over a freshly trained project:
 
 Each run is the real command in its own process, so Python and Evidently start-up count.
 
-    ../.venv/bin/python benchmark.py                  # 1000 10000 100000
-    ../.venv/bin/python benchmark.py --rows 1000
+    .venv/bin/python benchmarks/reporting.py                  # 1000 10000 100000
+    .venv/bin/python benchmarks/reporting.py --rows 1000
 """
 
 from __future__ import annotations
@@ -26,13 +26,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+from mlstack.fake_feedback import make_feedback, write_feedback
 from mlstack.pipeline import bootstrap
 from mlstack.settings import PipelineSettings
-
-# A script: its own folder is on sys.path, beside project.py and sample_data.py.
-from sample_data import make_prod_rows, write_prod_rows
-
-HERE = Path(__file__).resolve().parent
 
 SUMMARY = re.compile(
     r"(\d+) feedback rows, (\d+) batches, (\d+) snapshots added, (\d+) replaced \(([\d.]+) s\)"
@@ -42,7 +38,7 @@ SUMMARY = re.compile(
 @dataclass
 class Timed:
     wall_s: float  # the whole command, Python and Evidently start-up included
-    work_s: float  # inside run_once, as project.py logs it
+    work_s: float  # inside run_once, as the run logs it
     batches: int
     snapshots: int  # added + replaced
 
@@ -53,7 +49,7 @@ class Timed:
 def timed_run(env: dict[str, str]) -> Timed:
     start = time.perf_counter()
     done = subprocess.run(
-        [sys.executable, str(HERE / "project.py")],
+        [sys.executable, "-m", "mlstack.reporting"],
         env=env,
         capture_output=True,
         text=True,
@@ -63,7 +59,7 @@ def timed_run(env: dict[str, str]) -> Timed:
     wall = time.perf_counter() - start
     found = SUMMARY.findall(done.stderr)
     if done.returncode != 0 or not found:
-        raise RuntimeError(f"project.py failed:\n{done.stderr[-3000:]}")
+        raise RuntimeError(f"the report run failed:\n{done.stderr[-3000:]}")
     _, batches, added, replaced, work = found[-1]
     return Timed(wall, float(work), int(batches), int(added) + int(replaced))
 
@@ -85,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         bootstrap(pipeline)
         for rows in args.rows:
             print(f"{rows} rows: generating ...", flush=True)
-            write_prod_rows(make_prod_rows(pipeline, rows, seed=rows), pipeline.prod_data_path)
+            write_feedback(make_feedback(pipeline, rows, seed=rows), pipeline.prod_data_path)
             workspace = Path(tmp) / f"workspace-{rows}"
             env = {
                 **os.environ,
@@ -104,11 +100,10 @@ def main(argv: list[str] | None = None) -> int:
                     break
                 catch_up.append(run)
             again = run  # the last run of the catch-up found nothing new
-            more = make_prod_rows(
+            more = make_feedback(
                 pipeline, 20, seed=rows + 1, start=pd.Timestamp("2026-06-01", tz="UTC")
             )
-            with open(pipeline.prod_data_path, "a") as handle:
-                more.to_csv(handle, header=False, index=False)
+            write_feedback(more, pipeline.prod_data_path, append=True)
             plus = timed_run(env)
             made = first.snapshots + sum(r.snapshots for r in catch_up)
             work = first.work_s + sum(r.work_s for r in catch_up)
