@@ -6,9 +6,10 @@ Two kinds of feedback go through the real retraining code (mlstack.pipeline.retr
 every k rows, on a fresh copy of a trained project), once with the gate on and once
 with it off:
 
-- mislabelled: images of the data set's training split, each sent with a wrong label
-  on purpose (the label shifted by one); the served model is scored on the reference
-  hold-out and on the attacked images with their true labels;
+- mislabelled: fifty images of the data set's training split (five a label), sent
+  over and over with a wrong label on purpose (the label shifted by one); the served
+  model is scored on the reference hold-out and on the attacked images with their
+  true labels;
 - new style, correctly labelled: printed digits photographed (the weakest real-world
   family, scripts/make_realworld_set.py, fonts never used while tuning); the served
   model is scored on other images of the same kind, never sent as feedback.
@@ -128,8 +129,10 @@ def main() -> None:
     ref = read_reference(settings, current.embedding.n_components)
     holdout = (ref.vectors[ref.holdout], ref.targets[ref.holdout])
 
-    # Mislabelled: the training split's images, label shifted by one.
-    attacked = np.random.default_rng(0).permutation(ref.train)
+    # Mislabelled: five images of each label from the training split, sent over and
+    # over with the label shifted by one.
+    labels = ref.targets[ref.train]
+    attacked = np.concatenate([ref.train[labels == c][:5] for c in np.unique(labels)])
     vectors, truth = ref.vectors[attacked], ref.targets[attacked]
     wrong = (truth + 1) % 10
     judges = {"reference hold-out": holdout, "attacked images": (vectors, truth)}

@@ -235,23 +235,46 @@ def retrain(settings: PipelineSettings, reason: str = "retraining") -> Manifest:
     held = in_feedback_holdout(prod_keys, settings.gate_feedback_share if settings.gate else 0)
     if settings.gate:
         held |= _same_rows(prod_vectors, ref.vectors[ref.holdout])
-    vectors = np.vstack([ref_vectors, synthetic_vectors, prod_vectors[~held]])
-    targets = np.concatenate([ref_targets, synthetic_targets, prod_targets[~held]])
-    classifier = Classifier(*fit(vectors, targets, settings.random_state))
     eval_sets = {
         "reference": (ref.vectors[ref.holdout], ref.targets[ref.holdout]),
         "feedback": (prod_vectors[held], prod_targets[held]),
     }
-    figures = {part: evaluate(classifier, *data) for part, data in eval_sets.items()}
+
+    def candidate(train: np.ndarray) -> tuple[Classifier, dict, int]:
+        vectors = np.vstack([ref_vectors, synthetic_vectors, prod_vectors[train]])
+        targets = np.concatenate([ref_targets, synthetic_targets, prod_targets[train]])
+        classifier = Classifier(*fit(vectors, targets, settings.random_state))
+        figures = {part: evaluate(classifier, *data) for part, data in eval_sets.items()}
+        return classifier, figures, len(vectors)
+
+    train = ~held
+    classifier, figures, total = candidate(train)
+    # Contested rows: feedback whose label the version in use disagrees with. A burst
+    # of them is the signature of a mistake or an attack, but a real correction looks
+    # the same, so they are trained on; only when that candidate fails the gate is a
+    # second one trained without them (the rows stay stored, and are counted).
+    contested = np.zeros(len(prod_targets), dtype=bool)
+    if len(prod_targets):
+        contested = current.classifier.predict(prod_vectors) != prod_targets
+    decision: dict = {"accepted": True, "reason": "gate off", "candidate": figures}
     if settings.gate:
         champion = {part: evaluate(current.classifier, *data) for part, data in eval_sets.items()}
         rules = GateRules(
             settings.gate_tolerance, settings.gate_floor, settings.gate_min_feedback_rows
         )
-        decision = judge(figures, champion, rules, _best_reference(store)).to_dict()
+        best = _best_reference(store)
+        decision = judge(figures, champion, rules, best).to_dict()
+        if not decision["accepted"] and (train & contested).any():
+            log.info("candidate rejected (%s): retrying without contested rows", decision["reason"])
+            second_train = ~held & ~contested
+            second = candidate(second_train)
+            retry = judge(second[1], champion, rules, best).to_dict()
+            retry["first_try"] = decision
+            decision = retry
+            if retry["accepted"]:
+                (classifier, figures, total), train = second, second_train
         decision["champion_version"] = current.version
-    else:
-        decision = {"accepted": True, "reason": "gate off", "candidate": figures}
+        decision["trained_on_contested"] = bool((train & contested).any())
     seconds = round(time.perf_counter() - started, 2)
     manifest = store.save(
         current.embedding,
@@ -260,10 +283,11 @@ def retrain(settings: PipelineSettings, reason: str = "retraining") -> Manifest:
         rows={
             "ref": len(ref_vectors),
             "synthetic": len(synthetic_vectors),
-            "prod": int((~held).sum()),
+            "prod": int(train.sum()),
             "prod_holdout": int(held.sum()),
+            "prod_contested": int(contested.sum()),
             "prod_seen": prod_seen,
-            "total": len(vectors),
+            "total": total,
         },
         metrics={
             "holdout": figures["reference"],
@@ -278,7 +302,7 @@ def retrain(settings: PipelineSettings, reason: str = "retraining") -> Manifest:
     log.info(
         "retrained on %d ref + %d prod rows in %.1fs -> version %d, holdout %s; gate: %s (%s)",
         len(ref_vectors),
-        int((~held).sum()),
+        int(train.sum()),
         seconds,
         manifest.version,
         figures["reference"],

@@ -7,7 +7,7 @@ what differs (in a container: DATA_DIR=/data, ARTIFACTS_DIR=/artifacts, ...).
 
 Every path hangs from one root: the repository checkout when the package is
 installed from one (editable), else the working directory; each can be moved on
-its own. The web app keeps its own small settings class (webapp/settings.py) with
+its own. The web app keeps its own small settings class (webapp/mlstack_webapp/settings.py) with
 the same rule: its image carries none of this package.
 """
 
@@ -98,7 +98,7 @@ class PipelineSettings(StackSettings):
         "off, every retraining goes live (as the brief's minimal loop does)",
     )
     gate_tolerance: float = Field(
-        default=0.02,
+        default=0.01,
         ge=0,
         le=1,
         description="Largest loss of macro F1 or balanced accuracy a candidate may show against "

@@ -35,7 +35,7 @@ from .holder import ModelHolder
 from .inputs import InputError
 from .limits import BodySizeLimit
 from .retrainer import Retrainer
-from .routers import feedback, health, predict
+from .routers import feedback, health, predict, versions
 from .services import Services
 
 log = logging.getLogger("serving")
@@ -127,6 +127,7 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:
     app.include_router(predict.router)
     app.include_router(feedback.router)
     app.include_router(health.router)
+    app.include_router(versions.router)
     add_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     if settings.allowed_hosts != ["*"]:  # "*" lets every host through: no need to check

@@ -62,7 +62,15 @@ class FeedbackResponse(BaseModel):
         "RETRAIN_WAIT_SECONDS; the new version is served as soon as it is written) or "
         "'failed' (the previous model stays; the row is stored)"
     )
-    model_version: int
+    model_version: int = Field(description="The version served after this row")
+    promoted: bool | None = Field(
+        default=None,
+        description="When a retraining finished: whether its candidate passed the promotion "
+        "gate and is now served (false: rejected, kept for inspection, see /model/versions)",
+    )
+    candidate_version: int | None = Field(
+        default=None, description="The version that retraining wrote"
+    )
 
 
 class HealthResponse(BaseModel):
@@ -76,3 +84,37 @@ class ModelResponse(BaseModel):
     prod_rows: int
     retraining: bool = Field(description="A retraining is running in this worker")
     history: list[dict[str, Any]]
+
+
+class VersionInfo(BaseModel):
+    version: int
+    trained_at: str
+    reason: str
+    rows: dict[str, int]
+    metrics: dict[str, Any] = Field(description="Figures on the reference and feedback hold-outs")
+    status: str = Field(description="'active' (in use), 'accepted' (passed the gate) or 'rejected'")
+    gate: dict[str, Any] | None = Field(
+        description="The promotion gate's decision: accepted, reason, both models' figures"
+    )
+
+    @classmethod
+    def from_history(cls, entry: dict[str, Any], active: int | None) -> VersionInfo:
+        gate = entry.get("gate")
+        rejected = bool(gate) and not gate.get("accepted", True)
+        state = "active" if entry["version"] == active else "rejected" if rejected else "accepted"
+        return cls(
+            **{k: entry[k] for k in ("version", "trained_at", "reason", "rows", "metrics")},
+            status=state,
+            gate=gate,
+        )
+
+
+class RollbackRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"version": 1}]})
+
+    version: StrictInt = Field(ge=1, description="The version to serve again")
+
+
+class RollbackResponse(BaseModel):
+    model_version: int = Field(description="The version now served")
+    previous_version: int | None

@@ -77,5 +77,7 @@ async def feedback(body: FeedbackRequest, services: ServicesDep) -> FeedbackResp
         rows=rows,
         retrained=True,
         retraining="done",
-        model_version=result.version if result else services.holder.model.version,
+        model_version=services.holder.model.version,
+        promoted=None if result is None else not result.rejected,
+        candidate_version=None if result is None else result.version,
     )
