@@ -50,8 +50,11 @@ def test_retrain_uses_prod_rows_and_keeps_the_embedding(project: PipelineSetting
             model_version=1,
             prediction_id=str(row),
         )
+    with open(project.prod_data_path, "a") as handle:
+        handle.write("0.5,0.25,")  # a row still being written: ProdDataStore.read leaves it out
     manifest = retrain(project)
     assert manifest.version == 2
+    assert manifest.rows["prod_seen"] == 20
     held = int(in_feedback_holdout([str(r) for r in ref.train[:20]], 0.2).sum())
     assert 0 < held < 20
     assert (manifest.rows["prod"], manifest.rows["prod_holdout"]) == (20 - held, held)
