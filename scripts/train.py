@@ -3,6 +3,7 @@
 python scripts/train.py               # a new artifact version from the data set
 python scripts/train.py --retrain     # ref + prod data, embedding kept frozen
 python scripts/train.py --rollback 3  # make version 3 current again
+python scripts/train.py --pin 3       # never prune version 3 (--unpin 3 undoes it)
 """
 
 import argparse
@@ -18,11 +19,17 @@ if __name__ == "__main__":
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--retrain", action="store_true", help="retrain on ref + prod data")
     group.add_argument("--rollback", type=int, metavar="VERSION", help="activate a kept version")
+    group.add_argument("--pin", type=int, metavar="VERSION", help="never prune this version")
+    group.add_argument("--unpin", type=int, metavar="VERSION", help="let it be pruned again")
     args = parser.parse_args()
     setup_logging()
     settings = PipelineSettings()
-    if args.rollback:
-        manifest = ArtifactStore(settings.artifacts_dir).activate(args.rollback)
+    store = ArtifactStore(settings.artifacts_dir)
+    if args.pin or args.unpin:
+        store.pin(args.pin or args.unpin, pinned=bool(args.pin))
+        manifest = store.manifest(args.pin or args.unpin)
+    elif args.rollback:
+        manifest = store.activate(args.rollback)
     elif args.retrain:
         manifest = retrain(settings, reason="manual retraining")
     else:

@@ -34,6 +34,7 @@ from .training import Classifier
 
 PICKLES = ("embedding.pkl", "scaler.pkl", "model.pkl")
 MANIFEST = "manifest.json"
+PINNED = "PINNED"
 
 
 class ArtifactError(RuntimeError):
@@ -202,8 +203,9 @@ class ArtifactStore:
         with self._lock:
             parent = self.current_version()
             # `base_version`: the version the set was trained from. A retraining that
-            # outlived its server may end after a newer one: its model is never made current.
-            if base_version is not None and parent is not None and parent > base_version:
+            # outlived its server may end after a newer one, or after a rollback: its
+            # model, judged against a version no longer in use, is never saved.
+            if base_version is not None and parent is not None and parent != base_version:
                 raise SupersededError(
                     f"trained from version {base_version}, but version {parent} is in use: "
                     "not saved"
@@ -269,6 +271,39 @@ class ArtifactStore:
                     link.unlink()
                 os.symlink(Path("current") / name, link)
         _fsync_dir(self.root)
+
+    # -- pruning -----------------------------------------------------------------------
+    def pin(self, version: int, pinned: bool = True) -> None:
+        """A pinned version is never pruned."""
+        marker = self.version_dir(version) / PINNED
+        if not self.version_dir(version).is_dir():
+            raise ArtifactError(f"no version {version} in {self.versions_dir}")
+        if pinned:
+            marker.touch()
+        else:
+            marker.unlink(missing_ok=True)
+
+    def pinned(self) -> list[int]:
+        return [v for v in self.versions() if (self.version_dir(v) / PINNED).exists()]
+
+    def prune(self, keep: int) -> list[int]:
+        """Remove the oldest versions beyond the newest `keep`; never the one in use,
+        the one before it (its parent) or a pinned one. Returns the versions removed."""
+        removed = []
+        with self._lock:
+            current = self.current_version()
+            spared = set(self.pinned()) | {current}
+            if current is not None:
+                spared.add(self.manifest(current).parent_version)
+            for version in self.versions()[: max(0, len(self.versions()) - keep)]:
+                if version in spared:
+                    continue
+                # Renamed first, so a reader never finds half a folder under its name.
+                doomed = self.versions_dir / f".tmp-prune-{version:06d}"
+                os.rename(self.version_dir(version), doomed)
+                shutil.rmtree(doomed, ignore_errors=True)
+                removed.append(version)
+        return removed
 
     def clean_staging(self) -> int:
         """Remove folders a crash left half-written; returns how many."""

@@ -163,6 +163,7 @@ def train_initial(settings: PipelineSettings) -> Manifest:
         reason="initial training",
         extra={"dataset": dataset.name, "format": vars(dataset.format)},
     )
+    _prune(ArtifactStore(settings.artifacts_dir), settings)
     log.info("saved artifacts version %d: holdout %s", manifest.version, metrics)
     return manifest
 
@@ -195,6 +196,12 @@ def _same_rows(vectors: np.ndarray, others: np.ndarray) -> np.ndarray:
     embeds to the same vector within 1e-12)."""
     seen = {row.tobytes() for row in np.round(others, 6)}
     return np.array([row.tobytes() in seen for row in np.round(vectors, 6)], dtype=bool)
+
+
+def _prune(store: ArtifactStore, settings: PipelineSettings) -> None:
+    removed = store.prune(settings.keep_versions)
+    if removed:
+        log.info("pruned artifact versions %s (KEEP_VERSIONS=%d)", removed, settings.keep_versions)
 
 
 def _best_reference(store: ArtifactStore) -> dict[str, float] | None:
@@ -299,6 +306,7 @@ def retrain(settings: PipelineSettings, reason: str = "retraining") -> Manifest:
         gate=decision,
         base_version=current.version,  # refused if a newer version went live meanwhile
     )
+    _prune(store, settings)
     log.info(
         "retrained on %d ref + %d prod rows in %.1fs -> version %d, holdout %s; gate: %s (%s)",
         len(ref_vectors),

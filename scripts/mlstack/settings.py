@@ -122,6 +122,12 @@ class PipelineSettings(StackSettings):
         ge=1,
         description="The feedback hold-out is judged once it holds this many rows",
     )
+    keep_versions: int = Field(
+        default=20,
+        ge=2,
+        description="Artifact versions kept; older ones are pruned after each training, "
+        "except the one in use, the one before it and pinned ones (train.py --pin N)",
+    )
     max_upload_bytes: int = Field(
         default=10 * 1024 * 1024, ge=1024, description="Largest image file accepted"
     )

@@ -92,3 +92,22 @@ def test_a_crash_while_saving_leaves_the_previous_set_loadable(
     # The next save still works and gets a fresh number.
     manifest = store.save(loaded.embedding, loaded.classifier, rows={}, metrics={}, reason="after")
     assert store.load().version == manifest.version
+
+
+def test_prune_keeps_the_newest_the_active_its_parent_and_pinned(project) -> None:
+    store = ArtifactStore(project.artifacts_dir)
+    first = store.load()
+    for _ in range(7):  # versions 2..8
+        store.save(
+            first.embedding, first.classifier, rows={}, metrics={}, reason="test", extra={}
+        )
+    store.pin(2)
+    store.activate(4)  # a rollback: 4 in use, its parent is 3
+    removed = store.prune(keep=2)
+    assert removed == [1, 5, 6]
+    assert store.versions() == [2, 3, 4, 7, 8]
+    assert store.current_version() == 4
+    assert store.load().version == 4
+    assert not list(store.versions_dir.glob(".tmp-*"))
+    store.pin(2, pinned=False)
+    assert store.prune(keep=2) == [2]
