@@ -1,5 +1,7 @@
 """The web app: upload, draw or pick an image, ask the serving API for its label,
-then tell it the true label (feedback, which feeds retraining).
+then tell it the true label (feedback, which feeds retraining). A second page, Model,
+lists the versions the retraining made, the promotion gate's decision on each, and
+rolls the API back to an earlier one.
 
     SERVING_URL=http://127.0.0.1:8080 streamlit run webapp/api.py --server.port 8081
 
@@ -19,6 +21,7 @@ import streamlit as st
 from mlstack_webapp.client import (
     FeedbackResult,
     ModelInfo,
+    ModelVersion,
     Prediction,
     ServingClient,
     ServingError,
@@ -28,6 +31,7 @@ from mlstack_webapp.labels import Label, parse_label
 from mlstack_webapp.samples import list_samples
 from mlstack_webapp.settings import WebappSettings
 
+PAGES = ("Predict", "Model")
 SOURCES = ("Upload an image", "Draw a digit", "Pick a sample")
 CANVAS_SIZE = 280
 DEFAULT_LABELS: list[Label] = list(range(10))
@@ -56,6 +60,44 @@ def probability_frame(prediction: Prediction, order: list[Label]) -> pd.DataFram
     ).set_index("label")
 
 
+def versions_frame(versions: list[ModelVersion]) -> pd.DataFrame:
+    """GET /model/versions as a table, one row a version, oldest first."""
+    return pd.DataFrame(
+        {
+            "version": [v.version for v in versions],
+            "in use": [v.active for v in versions],
+            "trained at": [v.trained_at.replace("T", " ")[:19] for v in versions],
+            "reason": [v.reason for v in versions],
+            "rows": [v.rows.get("total") for v in versions],
+            "feedback rows": [v.rows.get("prod") for v in versions],
+            "reference F1": [v.figure("holdout", "f1_macro") for v in versions],
+            "reference balanced accuracy": [
+                v.figure("holdout", "balanced_accuracy") for v in versions
+            ],
+            "feedback F1": [v.figure("feedback", "f1_macro") for v in versions],
+            "status": [v.status for v in versions],
+            "gate": [v.gate_reason for v in versions],
+        }
+    )
+
+
+def f1_frame(versions: list[ModelVersion]) -> pd.DataFrame:
+    """Reference and feedback F1 over versions, for the line chart (no figure: NaN)."""
+    return pd.DataFrame(
+        {
+            "reference F1": [v.figure("holdout", "f1_macro") for v in versions],
+            "feedback F1": [v.figure("feedback", "f1_macro") for v in versions],
+        },
+        index=pd.Index([v.version for v in versions], name="version"),
+        dtype=float,
+    )
+
+
+def rollback_choices(versions: list[ModelVersion]) -> list[int]:
+    """The versions the API can serve again: not the one in use, never a rejected one."""
+    return [v.version for v in versions if not v.active and not v.rejected]
+
+
 # ---------------------------------------------------------------- state and actions
 
 
@@ -70,6 +112,7 @@ def init_state() -> None:
         "feedback_error": None,
         "canvas_round": 0,  # bumped to clear the drawing
         "label_hints": {},  # image digest -> the label a sample's file name gives
+        "rollback": None,  # {"ok": bool, "message": str}: the API's answer to the last rollback
     }
     for key, value in defaults.items():
         st.session_state.setdefault(key, value)
@@ -122,6 +165,22 @@ def do_feedback(client: ServingClient, image: bytes, digest: str, target_key: st
         refresh_model(client)
     else:
         st.session_state.model = dataclasses.replace(model, prod_rows=result.rows)
+
+
+def do_rollback(client: ServingClient, version: int, confirm_key: str) -> None:
+    """The Roll back button's callback; the confirmation is cleared for the next one."""
+    try:
+        result = client.rollback(version)
+    except ServingError as error:
+        st.session_state.rollback = {"ok": False, "message": str(error)}
+    else:
+        was = "" if result.previous_version is None else f" (was {result.previous_version})"
+        st.session_state.rollback = {
+            "ok": True,
+            "message": f"Rolled back: every worker now serves version {result.model_version}{was}.",
+        }
+        refresh_model(client)
+    st.session_state[confirm_key] = False
 
 
 # ---------------------------------------------------------------- page parts
@@ -265,8 +324,16 @@ def feedback_form(client: ServingClient, image: bytes, digest: str) -> None:
             )
         else:
             st.warning("The serving API did not store this feedback.")
-        if result.retrained:
-            st.success(f"The model was retrained: now version {result.model_version}.")
+        if result.retrained and result.promoted is False:
+            candidate = result.candidate_version
+            st.warning(
+                f"The model was retrained, but the promotion gate rejected the new version"
+                f"{'' if candidate is None else f' {candidate}'}: version {result.model_version} "
+                "stays in use (the Model page says why)."
+            )
+        elif result.retrained:
+            gate = " It passed the promotion gate and went live." if result.promoted else ""
+            st.success(f"The model was retrained: now version {result.model_version}.{gate}")
         elif result.retraining == "running":
             st.info(
                 f"Retraining started and is still running; version {result.model_version} "
@@ -281,18 +348,68 @@ def feedback_form(client: ServingClient, image: bytes, digest: str) -> None:
             st.info(f"Not retrained this time: model version {result.model_version}.")
 
 
-def main() -> None:
-    st.set_page_config(page_title="Digit classifier", page_icon="🔢", layout="wide")
-    settings = WebappSettings()
-    client = ServingClient(
-        settings.serving_url,
-        timeout=settings.request_timeout,
-        feedback_timeout=settings.feedback_timeout,
-        token=settings.api_token.get_secret_value() if settings.api_token else None,
+def model_page(client: ServingClient) -> None:
+    st.title("Model versions")
+    st.write(
+        "Every version the retraining made, oldest first, with the promotion gate's "
+        "decision: a rejected candidate is kept for inspection and never served."
     )
-    init_state()
-    if not st.session_state.model_checked:
-        refresh_model(client)
+    st.button("Refresh", key="refresh_versions")  # a click reruns the page, which asks again
+    try:
+        versions = client.versions()
+    except ServingError as error:
+        st.error(str(error))
+        return
+    if not versions:
+        st.info("The serving API keeps no model version yet.")
+        return
+    active = next((v for v in versions if v.active), None)
+    if active is not None:
+        st.success(f"Version {active.version} is in use.")
+    st.dataframe(versions_frame(versions), hide_index=True, key="versions_table")
+    for version in versions:
+        if version.rejected:
+            st.warning(f"Version {version.version} was rejected by the gate: {version.gate_reason}")
+    st.subheader("F1 over versions")
+    st.line_chart(f1_frame(versions), x_label="version", y_label="F1 (macro)", height=260)
+    rollback_control(client, versions)
+
+
+def rollback_control(client: ServingClient, versions: list[ModelVersion]) -> None:
+    st.subheader("Roll back")
+    choices = rollback_choices(versions)
+    answer = st.session_state.rollback
+    if not choices:
+        st.info("No other version can be served: each one is in use or was rejected.")
+    else:
+        by_version = {v.version: v for v in versions}
+        chosen = st.selectbox(
+            "Version to serve",
+            choices,
+            index=len(choices) - 1,
+            format_func=lambda n: (
+                f"{n}  ({by_version[n].trained_at[:19].replace('T', ' ')}, {by_version[n].reason})"
+            ),
+            key="rollback_version",
+        )
+        # One confirmation per chosen version: choosing another asks again.
+        confirm_key = f"rollback_confirm_{chosen}"
+        confirmed = st.checkbox(
+            f"I understand every worker will serve version {chosen}", key=confirm_key
+        )
+        st.button(
+            f"Roll back to version {chosen}",
+            key="rollback_button",
+            type="primary",
+            disabled=not confirmed,
+            on_click=do_rollback,
+            args=(client, chosen, confirm_key),
+        )
+    if answer is not None:
+        (st.success if answer["ok"] else st.error)(answer["message"])
+
+
+def predict_page(settings: WebappSettings, client: ServingClient) -> None:
     st.title("Digit classifier")
     st.write(
         "Upload a picture of a handwritten digit, draw one, or pick a test image; "
@@ -324,7 +441,26 @@ def main() -> None:
             st.info("The image changed: press Predict for its label.")
         elif not image:
             st.info("Choose an image on the left, then press Predict.")
-    # Drawn last: it shows the model version after this run's predict or feedback.
+
+
+def main() -> None:
+    st.set_page_config(page_title="Digit classifier", page_icon="🔢", layout="wide")
+    settings = WebappSettings()
+    client = ServingClient(
+        settings.serving_url,
+        timeout=settings.request_timeout,
+        feedback_timeout=settings.feedback_timeout,
+        token=settings.api_token.get_secret_value() if settings.api_token else None,
+    )
+    init_state()
+    if not st.session_state.model_checked:
+        refresh_model(client)
+    page = st.sidebar.radio("Page", PAGES, key="page", horizontal=True)
+    if page == "Model":
+        model_page(client)
+    else:
+        predict_page(settings, client)
+    # Drawn last: it shows the model version after this run's predict, feedback or rollback.
     sidebar(settings, client)
 
 

@@ -15,7 +15,7 @@ from mlstack_webapp.client import (
 )
 
 from tests.webapp.conftest import digit_png
-from tests.webapp.contract_server import ContractServer, Override
+from tests.webapp.contract_server import ContractServer, Override, version_entry
 
 
 def test_predict_sends_the_file_bytes_as_base64_and_reads_the_answer(
@@ -127,3 +127,84 @@ def test_an_unexpected_answer_is_a_failure_not_a_crash(
     contract.overrides["/predict"] = Override(200, body)
     with pytest.raises(ServingFailedError):
         ServingClient(contract.url).predict(b"x")
+
+
+def test_feedback_says_whether_its_retraining_went_live(contract: ContractServer) -> None:
+    contract.k = 1
+    client = ServingClient(contract.url)
+    live = client.feedback(b"img", 3, 5)
+    assert (live.retrained, live.promoted, live.candidate_version, live.model_version) == (
+        True,
+        True,
+        2,
+        2,
+    )
+    contract.gate_rejects = True
+    kept = client.feedback(b"img", 3, 5)
+    assert (kept.retrained, kept.promoted, kept.candidate_version, kept.model_version) == (
+        True,
+        False,
+        3,
+        2,
+    )
+    contract.k = 10
+    plain = client.feedback(b"img", 3, 5)
+    assert (plain.promoted, plain.candidate_version) == (None, None)
+
+
+def test_versions_are_read_oldest_first(contract: ContractServer) -> None:
+    contract.history += [
+        version_entry(2, feedback_f1=0.9),
+        version_entry(3, accepted=False, f1=0.5, gate_reason="below the floor"),
+    ]
+    contract.version = 2
+    first, second, third = ServingClient(contract.url).versions()
+    assert [v.version for v in (first, second, third)] == [1, 2, 3]
+    assert [v.status for v in (first, second, third)] == ["accepted", "active", "rejected"]
+    assert (first.gate, first.gate_reason, first.reason) == (None, "", "bootstrap")
+    assert second.active
+    assert not second.rejected
+    assert second.figure("holdout", "f1_macro") == 0.95
+    assert second.figure("feedback", "f1_macro") == 0.9
+    assert first.figure("feedback", "f1_macro") is None
+    assert third.rejected
+    assert third.gate_reason == "below the floor"
+    assert third.rows["total"] == 1437
+
+
+@pytest.mark.parametrize("body", [{"versions": []}, [{"version": 1}], "text"], ids=str)
+def test_an_unexpected_versions_answer_is_a_failure(contract: ContractServer, body: object) -> None:
+    contract.overrides["/model/versions"] = Override(200, body)
+    with pytest.raises(ServingFailedError):
+        ServingClient(contract.url).versions()
+
+
+def test_rollback_sends_the_version_and_the_token(contract: ContractServer) -> None:
+    contract.token = "s3cret"
+    contract.history.append(version_entry(2))
+    contract.version = 2
+    with pytest.raises(ServingRejectedError, match="Set API_TOKEN") as caught:
+        ServingClient(contract.url).rollback(1)
+    assert caught.value.status == 401
+    assert contract.version == 2
+    result = ServingClient(contract.url, token="s3cret").rollback(1)
+    assert (result.model_version, result.previous_version) == (1, 2)
+    method, path, body = contract.requests[-1]
+    assert (method, path, body) == ("POST", "/model/rollback", {"version": 1})
+    assert contract.version == 1
+
+
+@pytest.mark.parametrize(
+    ("version", "status", "detail"),
+    [(9, 404, "there is no version 9"), (2, 409, "version 2 was rejected by the gate")],
+)
+def test_a_refused_rollback_carries_the_api_detail(
+    contract: ContractServer, version: int, status: int, detail: str
+) -> None:
+    contract.history.append(version_entry(2, accepted=False))
+    with pytest.raises(ServingRejectedError) as caught:
+        ServingClient(contract.url).rollback(version)
+    assert caught.value.status == status
+    assert caught.value.detail.startswith(detail)
+    assert detail in str(caught.value)
+    assert contract.version == 1

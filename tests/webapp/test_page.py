@@ -13,7 +13,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.webapp.conftest import APP, digit_png
-from tests.webapp.contract_server import ContractServer, Override
+from tests.webapp.contract_server import ContractServer, Override, version_entry
 
 Page = Callable[..., AppTest]
 
@@ -277,3 +277,148 @@ def test_the_draw_tab_renders_the_canvas(page: Page, contract: ContractServer) -
     at.button(key="clear_canvas").click().run()
     assert not at.exception
     assert at.session_state["canvas_round"] == 1
+
+
+# ---------------------------------------------------------------- the Model page
+
+
+def three_versions(contract: ContractServer) -> ContractServer:
+    """Version 1 (the first model), 2 (accepted, in use), 3 (rejected by the gate)."""
+    contract.history += [
+        version_entry(2, f1=0.96, feedback_f1=0.9),
+        version_entry(3, accepted=False, f1=0.4, feedback_f1=0.3, gate_reason="below the floor"),
+    ]
+    contract.version = 2
+    return contract
+
+
+def model_page(at: AppTest) -> AppTest:
+    return at.radio(key="page").set_value("Model").run()
+
+
+def test_predict_is_the_default_page(page: Page, contract: ContractServer) -> None:
+    at = page(contract.url)
+    assert at.radio(key="page").value == "Predict"
+    assert "Digit classifier" in texts(at.title)
+    assert not sent(contract, "/model/versions")  # asked only when the Model page is open
+
+
+def test_the_model_page_lists_the_versions(page: Page, contract: ContractServer) -> None:
+    at = model_page(page(three_versions(contract).url))
+    assert not at.exception
+    assert "Model versions" in texts(at.title)
+    (table,) = at.dataframe
+    frame = table.value
+    assert frame["version"].tolist() == [1, 2, 3]
+    assert frame["status"].tolist() == ["accepted", "active", "rejected"]
+    assert frame["in use"].tolist() == [False, True, False]
+    assert frame["reason"].tolist() == ["bootstrap", "retraining", "retraining"]
+    assert frame["rows"].tolist() == [1437] * 3
+    assert frame["reference F1"].tolist() == [0.95, 0.96, 0.4]
+    assert frame["reference balanced accuracy"].tolist() == pytest.approx([0.94, 0.95, 0.39])
+    assert frame["feedback F1"].tolist()[1:] == [0.9, 0.3]
+    assert pd.isna(frame["feedback F1"].iloc[0])
+    assert frame["gate"].iloc[2] == "below the floor"
+    assert frame["trained at"].iloc[0] == "2026-01-01 12:00:00"
+    assert any("Version 2 is in use" in s for s in texts(at.main.success))
+    assert any("Version 3 was rejected" in s and "below the floor" in s for s in texts(at.warning))
+    # The line chart: reference and feedback F1 over versions.
+    chart = chart_data(at)
+    chart.columns = [c.split(" -- ")[0] for c in chart.columns]  # "value -- streamlit-generated"
+    lines = chart.pivot(index="version", columns="color", values="value")
+    assert lines["reference F1"].tolist() == [0.95, 0.96, 0.4]
+    assert lines["feedback F1"].tolist()[1:] == [0.9, 0.3]
+    # Rejected candidates, and the version in use, are not offered.
+    assert at.selectbox(key="rollback_version").value == 1
+    assert len(at.selectbox(key="rollback_version").options) == 1
+
+
+def test_a_rollback_needs_confirmation_and_shows_the_answer(
+    page: Page, contract: ContractServer
+) -> None:
+    at = model_page(page(three_versions(contract).url))
+    button = at.button(key="rollback_button")
+    assert button.disabled  # not yet confirmed
+    (box,) = at.checkbox
+    assert box.label == "I understand every worker will serve version 1"
+    box.check().run()
+    assert not at.button(key="rollback_button").disabled
+    at.button(key="rollback_button").click().run()
+    assert not at.exception
+    assert sent(contract, "/model/rollback") == [{"version": 1}]
+    assert contract.version == 1
+    assert any("every worker now serves version 1 (was 2)" in s for s in texts(at.main.success))
+    assert at.dataframe[0].value["status"].tolist() == ["active", "accepted", "rejected"]
+    assert any("Model version 1" in s for s in texts(at.sidebar.success))
+    # Version 2 is offered now, and needs its own confirmation.
+    assert at.selectbox(key="rollback_version").value == 2
+    assert at.button(key="rollback_button").disabled
+
+
+def test_a_rollback_without_the_token_is_refused_with_the_api_message(
+    page: Page, contract: ContractServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    three_versions(contract).token = "s3cret"
+    at = model_page(page(contract.url))
+    at.checkbox[0].check().run()
+    at.button(key="rollback_button").click().run()
+    assert not at.exception
+    assert any("401" in s and "API_TOKEN" in s for s in texts(at.main.error))
+    assert contract.version == 2
+    assert at.button(key="rollback_button").disabled  # the confirmation is asked again
+    monkeypatch.setenv("API_TOKEN", "s3cret")
+    at.run().checkbox[0].check().run()
+    at.button(key="rollback_button").click().run()
+    assert not at.main.error
+    assert contract.version == 1
+
+
+@pytest.mark.parametrize(
+    ("status", "detail"),
+    [(409, "version 1 has damaged files"), (404, "there is no version 1")],
+)
+def test_a_refused_rollback_shows_the_api_detail(
+    page: Page, contract: ContractServer, status: int, detail: str
+) -> None:
+    at = model_page(page(three_versions(contract).url))
+    contract.overrides["/model/rollback"] = Override(status, {"detail": detail})
+    at.checkbox[0].check().run()
+    at.button(key="rollback_button").click().run()
+    assert not at.exception
+    assert any(str(status) in s and detail in s for s in texts(at.main.error))
+    assert not any("Rolled back" in s for s in texts(at.main.success))
+
+
+def test_only_the_active_version_means_nothing_to_roll_back_to(
+    page: Page, contract: ContractServer
+) -> None:
+    contract.history.append(version_entry(2, accepted=False))
+    at = model_page(page(contract.url))
+    assert not at.exception
+    assert any("No other version can be served" in s for s in texts(at.info))
+    assert not at.checkbox
+
+
+def test_the_model_page_with_the_api_down(page: Page, dead_url: str) -> None:
+    at = model_page(page(dead_url))
+    assert not at.exception
+    assert any("unreachable" in s for s in texts(at.main.error))
+    assert not at.dataframe
+
+
+def test_a_candidate_the_gate_rejected_is_said_on_the_predict_page(
+    page: Page, contract: ContractServer
+) -> None:
+    contract.k, contract.gate_rejects = 1, True
+    at = predict(upload(page(contract.url), digit_png()))
+    at.button(key="feedback_button").click().run()
+    assert not at.exception
+    assert any(
+        "gate rejected the new version 2" in s and "version 1 stays in use" in s
+        for s in texts(at.main.warning)
+    )
+    assert not any("retrained: now" in s for s in texts(at.main.success))
+    contract.gate_rejects = False
+    predict(at).button(key="feedback_button").click().run()
+    assert any("now version 3" in s and "went live" in s for s in texts(at.main.success))
+    assert any("Model version 3" in s for s in texts(at.sidebar.success))

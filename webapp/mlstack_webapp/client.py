@@ -61,6 +61,10 @@ class FeedbackResult:
     model_version: int
     # "none", "done", "running" (still training when the API answered) or "failed"
     retraining: str = "none"
+    # When a retraining finished: whether its candidate passed the promotion gate and is
+    # served now (None: no retraining finished, or an API that does not say).
+    promoted: bool | None = None
+    candidate_version: int | None = None
 
 
 @dataclass(frozen=True)
@@ -70,6 +74,44 @@ class ModelInfo:
     k: int | None
     prod_rows: int | None = None
     raw: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    """One entry of GET /model/versions."""
+
+    version: int
+    trained_at: str
+    reason: str
+    rows: dict[str, int]
+    metrics: dict[str, Any]
+    status: str  # "active" (in use), "accepted" (passed the gate) or "rejected"
+    gate: dict[str, Any] | None  # None for the first model
+
+    @property
+    def active(self) -> bool:
+        return self.status == "active"
+
+    @property
+    def rejected(self) -> bool:
+        return self.status == "rejected"
+
+    @property
+    def gate_reason(self) -> str:
+        return str(self.gate.get("reason", "")) if self.gate else ""
+
+    def figure(self, part: str, name: str) -> float | None:
+        """A figure of `part` ("holdout": the reference hold-out, or "feedback"),
+        e.g. figure("holdout", "f1_macro"); None when the version has none."""
+        figures = self.metrics.get(part)
+        value = figures.get(name) if isinstance(figures, dict) else None
+        return float(value) if isinstance(value, int | float) else None
+
+
+@dataclass(frozen=True)
+class RollbackResult:
+    model_version: int
+    previous_version: int | None
 
 
 def _detail(response: requests.Response) -> str:
@@ -110,12 +152,19 @@ class ServingClient:
         # A feedback call that triggers retraining may take longer than a prediction.
         self.feedback_timeout = feedback_timeout or timeout
         self.session = session or requests.Session()
-        if token:  # the API's API_TOKEN: /feedback needs it when the API sets one
+        # The API's API_TOKEN: /feedback and /model/rollback need it when the API sets one.
+        if token:
             self.session.headers["Authorization"] = f"Bearer {token}"
 
     def _call(
-        self, method: str, path: str, *, timeout: float, json: dict | None = None
-    ) -> dict[str, Any]:
+        self,
+        method: str,
+        path: str,
+        *,
+        timeout: float,
+        json: dict | None = None,
+        expect: type = dict,
+    ) -> Any:
         url = f"{self.base_url}{path}"
         try:
             response = self.session.request(method, url, json=json, timeout=timeout)
@@ -155,7 +204,7 @@ class ServingClient:
                 f"The serving API answered {method} {path} with something that is not JSON.",
                 response.status_code,
             ) from error
-        if not isinstance(body, dict):
+        if not isinstance(body, expect):
             raise ServingFailedError(
                 f"The serving API answered {method} {path} with an unexpected body: {body!r:.200}",
                 response.status_code,
@@ -219,11 +268,54 @@ class ServingClient:
                 retrained=bool(body["retrained"]),
                 model_version=int(body["model_version"]),
                 retraining=str(body.get("retraining") or ("done" if body["retrained"] else "none")),
+                promoted=_optional(body.get("promoted"), bool),
+                candidate_version=_optional(body.get("candidate_version"), int),
             )
         except (KeyError, TypeError, ValueError) as error:
             raise ServingFailedError(
                 f"Unexpected answer to POST /feedback: {body!r:.300}"
             ) from error
+
+    def versions(self) -> list[ModelVersion]:
+        """Every version the API keeps, oldest first."""
+        body = self._call("GET", "/model/versions", timeout=self.timeout, expect=list)
+        try:
+            return [
+                ModelVersion(
+                    version=int(entry["version"]),
+                    trained_at=str(entry.get("trained_at") or ""),
+                    reason=str(entry.get("reason") or ""),
+                    rows={str(k): int(v) for k, v in (entry.get("rows") or {}).items()},
+                    metrics=dict(entry.get("metrics") or {}),
+                    status=str(entry["status"]),
+                    gate=dict(entry["gate"]) if entry.get("gate") else None,
+                )
+                for entry in body
+            ]
+        except (KeyError, TypeError, ValueError, AttributeError) as error:
+            raise ServingFailedError(
+                f"Unexpected answer to GET /model/versions: {body!r:.300}"
+            ) from error
+
+    def rollback(self, version: int) -> RollbackResult:
+        """Make `version` the one every worker serves (needs the token when the API
+        sets one; an unknown version is a 404, a rejected or damaged one a 409)."""
+        body = self._call(
+            "POST", "/model/rollback", timeout=self.timeout, json={"version": int(version)}
+        )
+        try:
+            return RollbackResult(
+                model_version=int(body["model_version"]),
+                previous_version=_optional(body.get("previous_version"), int),
+            )
+        except (KeyError, TypeError, ValueError) as error:
+            raise ServingFailedError(
+                f"Unexpected answer to POST /model/rollback: {body!r:.300}"
+            ) from error
+
+
+def _optional(value: Any, kind: type) -> Any:
+    return None if value is None else kind(value)
 
 
 def _b64(data: bytes) -> str:
