@@ -40,12 +40,17 @@ def serving_api(root: Path, logs: Path, **env: str) -> Iterator[str]:
 
 @contextlib.contextmanager
 def webapp(
-    serving_url: str, samples_dir: Path | None, logs: Path, *, from_webapp: bool = False
+    serving_url: str,
+    samples_dir: Path | None,
+    logs: Path,
+    *,
+    from_webapp: bool = False,
+    **extra_env: str,
 ) -> Iterator[str]:
     """`streamlit run webapp/api.py` from the checkout (or `cd webapp && streamlit run
     api.py`) pointed at `serving_url`; yields its URL. No SAMPLES_DIR: the default."""
     port = free_port()
-    env = {**os.environ, "SERVING_URL": serving_url}
+    env = {**os.environ, "SERVING_URL": serving_url, **extra_env}
     env.pop("SAMPLES_DIR", None)
     if samples_dir is not None:
         env["SAMPLES_DIR"] = str(samples_dir)

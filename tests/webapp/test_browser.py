@@ -20,6 +20,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import requests
+from mlstack.retraining import retrain
+from mlstack.settings import PipelineSettings
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from tests.support import CHROMIUM_ARGS
@@ -221,6 +223,56 @@ def test_draw_a_digit_predict_feedback_and_retrain(
         # A cleared canvas is no image: Predict waits for a new drawing.
         page.get_by_role("button", name="Clear the drawing").click()
         expect(page.get_by_role("button", name="Predict")).to_be_disabled()
+
+
+def test_the_model_page_rolls_back_the_served_version(
+    page: Page, trained_root: Path, tmp_path: Path
+) -> None:
+    """Three versions on disk (the first model, an accepted retraining in use, a
+    candidate the gate rejected), a real API with a token: the Model page lists them
+    and rolls back to version 1 after its confirmation, and the API serves version 1."""
+    root = tmp_path / "project"
+    shutil.copytree(trained_root, root, symlinks=True)
+    assert not retrain(PipelineSettings(project_root=root), reason="browser test").rejected
+    strict = PipelineSettings(project_root=root, gate_floor=0.999)
+    assert retrain(strict, reason="too strict a floor").rejected
+    token = "browser-s3cret"
+    with (
+        serving_api(root, tmp_path, API_TOKEN=token) as api,
+        webapp(api, root / "data" / "samples", tmp_path, API_TOKEN=token) as app,
+    ):
+        assert requests.get(f"{api}/health", timeout=10).json()["model_version"] == 2
+        page.goto(app)
+        expect(page.get_by_role("heading", name="Digit classifier")).to_be_visible()
+        sidebar = page.get_by_test_id("stSidebar")
+        expect(sidebar.get_by_text("Model version 2")).to_be_visible()
+        sidebar.get_by_text("Model", exact=True).click()
+        expect(page.get_by_role("heading", name="Model versions")).to_be_visible()
+        expect(page.get_by_test_id("stDataFrame")).to_be_visible()
+        expect(page.get_by_text("Version 2 is in use.")).to_be_visible()
+        expect(
+            page.get_by_text(re.compile(r"^Version 3 was rejected by the gate: "))
+        ).to_be_visible()
+        expect(page.get_by_test_id("stVegaLiteChart")).to_be_visible()
+        shot(page, "model_1_versions")
+
+        # Only version 1 is offered (2 is in use, 3 was rejected); confirm, then roll back.
+        versions = page.get_by_role("combobox", name="Version to serve")
+        expect(versions).to_have_value(re.compile(r"^1 "))
+        button = page.get_by_role("button", name="Roll back to version 1")
+        expect(button).to_be_disabled()
+        page.get_by_text("I understand every worker will serve version 1").click()
+        expect(button).to_be_enabled()
+        shot(page, "model_2_confirmed")
+        button.click()
+        expect(page.get_by_text("every worker now serves version 1 (was 2).")).to_be_visible()
+        expect(page.get_by_text("Version 1 is in use.")).to_be_visible()
+        expect(sidebar.get_by_text("Model version 1")).to_be_visible()
+        shot(page, "model_3_rolled_back")
+
+        assert requests.get(f"{api}/health", timeout=10).json()["model_version"] == 1
+        statuses = [v["status"] for v in requests.get(f"{api}/model/versions", timeout=10).json()]
+        assert statuses == ["active", "accepted", "rejected"]
 
 
 @pytest.mark.parametrize("from_webapp", [True, False], ids=["cd webapp", "checkout root"])
