@@ -371,7 +371,21 @@ def model_page(client: ServingClient) -> None:
         if version.rejected:
             st.warning(f"Version {version.version} was rejected by the gate: {version.gate_reason}")
     st.subheader("F1 over versions")
-    st.line_chart(f1_frame(versions), x_label="version", y_label="F1 (macro)", height=260)
+    # Not from zero: versions differ in the second decimal, which a 0-1 axis flattens.
+    lines = f1_frame(versions).reset_index().melt("version", var_name="figure", value_name="F1")
+    st.vega_lite_chart(
+        lines.dropna(),
+        {
+            "mark": {"type": "line", "point": True},
+            "encoding": {
+                "x": {"field": "version", "type": "ordinal", "axis": {"labelAngle": 0}},
+                "y": {"field": "F1", "type": "quantitative", "scale": {"zero": False}},
+                "color": {"field": "figure", "type": "nominal"},
+            },
+        },
+        width="stretch",
+        height=260,
+    )
     rollback_control(client, versions)
 
 

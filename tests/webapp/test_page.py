@@ -58,6 +58,12 @@ def chart_data(at: AppTest) -> pd.DataFrame:
     return pa.ipc.open_stream(dataset.data.data).read_pandas()
 
 
+def line_chart_data(at: AppTest) -> pd.DataFrame:
+    charts = at.get("vega_lite_chart")
+    assert len(charts) == 1, "no line chart"
+    return pa.ipc.open_stream(charts[0].proto.data.data).read_pandas()
+
+
 def sent(server: ContractServer, path: str) -> list[dict]:
     return [body for _, p, body in server.requests if p == path]
 
@@ -323,9 +329,7 @@ def test_the_model_page_lists_the_versions(page: Page, contract: ContractServer)
     assert any("Version 2 is in use" in s for s in texts(at.main.success))
     assert any("Version 3 was rejected" in s and "below the floor" in s for s in texts(at.warning))
     # The line chart: reference and feedback F1 over versions.
-    chart = chart_data(at)
-    chart.columns = [c.split(" -- ")[0] for c in chart.columns]  # "value -- streamlit-generated"
-    lines = chart.pivot(index="version", columns="color", values="value")
+    lines = line_chart_data(at).pivot(index="version", columns="figure", values="F1")
     assert lines["reference F1"].tolist() == [0.95, 0.96, 0.4]
     assert lines["feedback F1"].tolist()[1:] == [0.9, 0.3]
     # Rejected candidates, and the version in use, are not offered.
