@@ -2,7 +2,7 @@
 
     python benchmarks/gate.py [--k 100] [--steps 100,300,1000]
 
-Two kinds of feedback go through the real retraining code (mlstack.pipeline.retrain,
+Two kinds of feedback go through the real retraining code (mlstack.retraining.retrain,
 every k rows, on a fresh copy of a trained project), once with the gate on and once
 with it off:
 
@@ -31,8 +31,9 @@ from pathlib import Path
 import numpy as np
 from mlstack.artifacts import ArtifactStore
 from mlstack.dataset import load_folder_dataset
-from mlstack.pipeline import bootstrap, read_reference, retrain
+from mlstack.pipeline import bootstrap, read_reference
 from mlstack.prod_store import ProdDataStore
+from mlstack.retraining import retrain
 from mlstack.settings import PipelineSettings
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -25,7 +25,8 @@ from pathlib import Path
 import numpy as np
 from mlstack.artifacts import ArtifactStore
 from mlstack.fake_feedback import write_fake_feedback
-from mlstack.pipeline import read_reference, read_synthetic, retrain
+from mlstack.pipeline import read_reference, read_synthetic
+from mlstack.retraining import retrain
 from mlstack.settings import PipelineSettings
 from sklearn.base import ClassifierMixin
 from sklearn.ensemble import RandomForestClassifier
@@ -94,7 +95,7 @@ def realworld_vectors(folder: Path, settings: PipelineSettings) -> tuple[np.ndar
 
 
 def retraining_cost(settings: PipelineSettings, prod_rows: int) -> None:
-    """Time pipeline.retrain on a copy of the project holding `prod_rows` feedback rows."""
+    """Time retraining.retrain on a copy of the project holding `prod_rows` feedback rows."""
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         shutil.copytree(settings.data_dir, root / "data", symlinks=True)
@@ -136,7 +137,7 @@ def main(argv: list[str] | None = None) -> None:
         "--retrain-rows",
         type=int,
         default=0,
-        help="also time pipeline.retrain with this many prod rows",
+        help="also time retraining.retrain with this many prod rows",
     )
     args = parser.parse_args(argv)
     settings = PipelineSettings()

@@ -11,7 +11,8 @@ import json
 
 from mlstack.artifacts import ArtifactStore
 from mlstack.logs import setup_logging
-from mlstack.pipeline import retrain, train_initial
+from mlstack.pipeline import train_initial
+from mlstack.retraining import retrain
 from mlstack.settings import PipelineSettings
 
 if __name__ == "__main__":

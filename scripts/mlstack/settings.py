@@ -122,6 +122,14 @@ class PipelineSettings(StackSettings):
         ge=1,
         description="The feedback hold-out is judged once it holds this many rows",
     )
+    contested_burst_share: float = Field(
+        default=0.5,
+        gt=0,
+        le=1,
+        description="Past this share of contested feedback (true label differs from the "
+        "prediction shown) among the rows one model version answered, those rows are held "
+        "back from training as a burst (a mistake or an attack); they stay stored",
+    )
     keep_versions: int = Field(
         default=20,
         ge=2,

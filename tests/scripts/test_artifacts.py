@@ -98,9 +98,7 @@ def test_prune_keeps_the_newest_the_active_its_parent_and_pinned(project) -> Non
     store = ArtifactStore(project.artifacts_dir)
     first = store.load()
     for _ in range(7):  # versions 2..8
-        store.save(
-            first.embedding, first.classifier, rows={}, metrics={}, reason="test", extra={}
-        )
+        store.save(first.embedding, first.classifier, rows={}, metrics={}, reason="test", extra={})
     store.pin(2)
     store.activate(4)  # a rollback: 4 in use, its parent is 3
     removed = store.prune(keep=2)

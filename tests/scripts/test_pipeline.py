@@ -5,9 +5,10 @@ from mlstack.artifacts import ArtifactStore
 from mlstack.dataset import DatasetError, load_folder_dataset
 from mlstack.embedding import feature_columns
 from mlstack.gate import in_feedback_holdout
-from mlstack.pipeline import bootstrap, read_reference, retrain
+from mlstack.pipeline import bootstrap, read_reference
 from mlstack.preprocessing import grid_to_png
 from mlstack.prod_store import ProdDataStore
+from mlstack.retraining import retrain
 from mlstack.settings import PipelineSettings
 
 LIMITS = {"max_bytes": 10_000_000, "max_pixels": 10_000_000}

@@ -20,8 +20,8 @@ from pathlib import Path
 from filelock import FileLock
 
 from mlstack.artifacts import Manifest
-from mlstack.pipeline import retrain_isolated
 from mlstack.prod_store import ProdDataStore
+from mlstack.retraining import retrain_isolated
 from mlstack.settings import ServingSettings
 
 from . import metrics
