@@ -63,13 +63,19 @@ def feed(
     rows, out = 0, []
     for step in steps:
         while rows < step:
-            for i in range(rows, min(rows + k, step)):
+            # As the API stores it: the prediction the served version showed, and its number.
+            served = ArtifactStore(settings.artifacts_dir).load()
+            batch = [i % len(vectors) for i in range(rows, min(rows + k, step))]
+            shown = served.classifier.predict(vectors[batch])
+            for i, row, prediction in zip(
+                range(rows, rows + len(batch)), batch, shown, strict=True
+            ):
                 store.append(
-                    vectors[i % len(vectors)],
-                    sent_labels[i % len(vectors)].item(),
-                    sent_labels[i % len(vectors)].item(),
+                    vectors[row],
+                    sent_labels[row].item(),
+                    prediction.item(),
                     timestamp="t",
-                    model_version=0,
+                    model_version=served.version,
                     prediction_id=f"bench-{i}",
                 )
             rows = min(rows + k, step)
