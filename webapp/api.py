@@ -60,13 +60,18 @@ def probability_frame(prediction: Prediction, order: list[Label]) -> pd.DataFram
     ).set_index("label")
 
 
+def when(version: ModelVersion) -> str:
+    """A version's training time to the second, as the page shows it."""
+    return version.trained_at.replace("T", " ")[:19]
+
+
 def versions_frame(versions: list[ModelVersion]) -> pd.DataFrame:
     """GET /model/versions as a table, one row a version, oldest first."""
     return pd.DataFrame(
         {
             "version": [v.version for v in versions],
             "in use": [v.active for v in versions],
-            "trained at": [v.trained_at.replace("T", " ")[:19] for v in versions],
+            "trained at": [when(v) for v in versions],
             "reason": [v.reason for v in versions],
             "rows": [v.rows.get("total") for v in versions],
             "feedback rows": [v.rows.get("prod") for v in versions],
@@ -401,9 +406,7 @@ def rollback_control(client: ServingClient, versions: list[ModelVersion]) -> Non
             "Version to serve",
             choices,
             index=len(choices) - 1,
-            format_func=lambda n: (
-                f"{n}  ({by_version[n].trained_at[:19].replace('T', ' ')}, {by_version[n].reason})"
-            ),
+            format_func=lambda n: f"{n}  ({when(by_version[n])}, {by_version[n].reason})",
             key="rollback_version",
         )
         # One confirmation per chosen version: choosing another asks again.
