@@ -74,12 +74,8 @@ def holdout_mask(rows: FeedbackRows, share: float, reference_holdout: np.ndarray
 
 def contested_mask(rows: FeedbackRows) -> np.ndarray:
     pairs = zip(rows.targets, rows.predictions, strict=True)
-    return np.array([_label(t) != _label(p) for t, p in pairs], dtype=bool)
-
-
-def _label(value: object) -> object:
-    # pandas reads 7 back as 7, 7.0 (a column with a gap) or "7"; all are the label 7.
-    return parse_label(value.item() if isinstance(value, np.generic) else value)
+    # pandas reads 7 back as 7, 7.0 (a column with a gap) or "7": all are the label 7.
+    return np.array([parse_label(t) != parse_label(p) for t, p in pairs], dtype=bool)
 
 
 def burst_mask(

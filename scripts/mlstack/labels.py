@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import numpy as np
+
 Label = int | str
 
 _INTEGER = re.compile(r"-?\d+")
@@ -12,7 +14,10 @@ _INTEGER = re.compile(r"-?\d+")
 
 def parse_label(value: Any) -> Label:
     """A label from a folder name, a file name's prefix, a CSV cell or a JSON value:
-    integers stay integers ("7" -> 7, 7.0 -> 7), any other text stays text."""
+    integers stay integers ("7" -> 7, 7.0 -> 7), any other text stays text. numpy
+    scalars (what pandas hands back) count as their Python values."""
+    if isinstance(value, np.generic):
+        value = value.item()
     if isinstance(value, bool):
         raise TypeError(f"not a label: {value!r}")
     if isinstance(value, int):

@@ -13,11 +13,13 @@ the same rule: its image carries none of this package.
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated
 
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 def _default_root() -> Path:
@@ -155,6 +157,36 @@ class ServingSettings(PipelineSettings):
     retrain_every_k: int = Field(
         default=10, ge=1, description="Retrain after every k feedback rows"
     )
+    retrain_policy: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["every_k"],
+        description="What triggers a retraining, any of every_k, drift, performance "
+        '(RETRAIN_POLICY=every_k,drift or ["every_k","drift"])',
+    )
+    trigger_window_rows: int = Field(
+        default=100,
+        ge=10,
+        description="Newest feedback rows the drift and performance triggers read",
+    )
+    trigger_check_every: int = Field(
+        default=10, ge=1, description="The drift and performance triggers are checked every N rows"
+    )
+    drift_threshold: float = Field(
+        default=0.5,
+        gt=0,
+        le=1,
+        description="Share of drifted PCA columns (the report's test) that triggers a retraining",
+    )
+    performance_threshold: float = Field(
+        default=0.8,
+        gt=0,
+        le=1,
+        description="Accuracy of the newest feedback window below which a retraining is triggered",
+    )
+    retrain_cooldown_seconds: float = Field(
+        default=300,
+        ge=0,
+        description="After a retraining, the drift and performance triggers wait this long",
+    )
     retrain_wait_seconds: float = Field(
         default=60.0,
         ge=0,
@@ -212,6 +244,24 @@ class ServingSettings(PipelineSettings):
     @classmethod
     def _empty_token_is_no_token(cls, value: object) -> object:
         return _no_empty_token(value)
+
+    @field_validator("retrain_policy", mode="before")
+    @classmethod
+    def _policy_list(cls, value: object) -> object:
+        # RETRAIN_POLICY=every_k,drift as well as a JSON list.
+        if isinstance(value, str):
+            text = value.strip()
+            value = (
+                json.loads(text)
+                if text.startswith("[")
+                else [part.strip() for part in text.replace("+", ",").split(",") if part.strip()]
+            )
+        unknown = set(value or []) - {"every_k", "drift", "performance"}
+        if unknown or not value:
+            raise ValueError(
+                f"RETRAIN_POLICY takes any of every_k, drift, performance (got {value!r})"
+            )
+        return value
 
     @property
     def max_body_bytes(self) -> int:

@@ -104,17 +104,22 @@ def test_concurrent_feedback_with_two_workers_loses_no_row(
     assert len({row[-1] for row in body}) == accepted  # every prediction_id once
     assert ProdDataStore(project.prod_data_path, len(header) - 5).rows() == accepted
 
-    # Every k rows exactly one retraining, across both workers, one at a time.
+    # Retrainings one at a time across both workers; those that fall due while one runs
+    # coalesce into one more run, so there are at most accepted // k of them, and the
+    # newest has trained on every row.
     store = ArtifactStore(project.artifacts_dir)
     deadline = time.monotonic() + 120
-    while store.current_version() != 1 + accepted // k and time.monotonic() < deadline:
+    while time.monotonic() < deadline:
+        history = store.history()
+        if history[-1]["rows"].get("prod_seen") == accepted:
+            break
         time.sleep(0.2)
     history = store.history()
-    assert [h["version"] for h in history] == list(range(1, 2 + accepted // k))
-    # Triggers from two workers may take the retraining lock in either order.
-    assert sorted((h["reason"] for h in history[1:]), key=lambda r: int(r.split()[0])) == [
-        f"{n} feedback rows" for n in range(k, accepted + 1, k)
-    ]
+    assert [h["version"] for h in history] == list(range(1, len(history) + 1))
+    assert 2 <= len(history) <= 1 + accepted // k
+    assert history[-1]["rows"]["prod_seen"] == accepted
+    seen = [h["rows"]["prod_seen"] for h in history[1:]]
+    assert seen == sorted(seen)  # one at a time: each saw at least what the one before saw
     for h in history[1:]:  # each retraining saw at least the rows that triggered it
         assert h["rows"]["prod_seen"] >= int(h["reason"].split()[0])
 

@@ -37,6 +37,7 @@ from .limits import BodySizeLimit
 from .retrainer import Retrainer
 from .routers import feedback, health, predict, versions
 from .services import Services
+from .triggers import Triggers
 
 log = logging.getLogger("serving")
 
@@ -50,11 +51,14 @@ def start_services(settings: ServingSettings) -> Services:
     holder = ModelHolder(ArtifactStore(settings.artifacts_dir))
     model = holder.load()
     prod = ProdDataStore(settings.prod_data_path, model.artifacts.embedding.n_components)
-    services = Services(settings, holder, prod, Retrainer(settings, holder))
+    n = model.artifacts.embedding.n_components
+    triggers = Triggers(settings, holder.store, prod, n)
+    services = Services(settings, holder, prod, Retrainer(settings, holder), triggers)
     log.info(
-        "serving model version %d; prod_data.csv has %d rows; retraining every %d rows",
+        "serving model version %d; prod_data.csv has %d rows; retraining on %s (k = %d)",
         model.version,
         prod.rows(),
+        ", ".join(settings.retrain_policy),
         settings.retrain_every_k,
     )
     services.retrainer.catch_up(prod)

@@ -37,6 +37,7 @@ class Retrainer:
     _executor: ThreadPoolExecutor = field(init=False)
     _lock: FileLock = field(init=False)
     _pending: int = field(default=0, init=False)
+    _queued: Future | None = field(default=None, init=False)
     _count: threading.Lock = field(default_factory=threading.Lock, init=False)
 
     def __post_init__(self) -> None:
@@ -48,23 +49,43 @@ class Retrainer:
     def busy(self) -> bool:
         return self._pending > 0
 
-    def submit(self, rows: int, *, only_if_missed: bool = False) -> Future[Manifest | None]:
+    def submit(
+        self, rows: int, reason: str | None = None, *, only_if_missed: bool = False
+    ) -> Future[Manifest | None]:
+        """Retrain once the running retraining (if any) is done. Retrainings that fall
+        due meanwhile coalesce: they all get the one queued run, which trains on every
+        row stored by the time it starts."""
         with self._count:
+            if self._queued is not None:
+                return self._queued
             self._pending += 1
-        return self._executor.submit(self._run, rows, only_if_missed)
+            job = self._executor.submit(self._run, rows, reason, only_if_missed)
+            if self._pending > 1:
+                self._queued = job
+            return job
 
-    def _run(self, rows: int, only_if_missed: bool) -> Manifest | None:
+    def _covered(self) -> int:
+        """prod_data.csv rows the newest version (live or rejected) was trained on."""
+        store = self.holder.store
+        versions = store.versions()
+        return store.manifest(versions[-1]).rows.get("prod_seen", 0) if versions else 0
+
+    def _run(self, rows: int, reason: str | None, only_if_missed: bool) -> Manifest | None:
+        with self._count:
+            if self._queued is not None and self._queued.running():
+                self._queued = None  # running now: a retraining due from here queues anew
         try:
             with self._lock:  # across workers: one retraining at a time
-                if only_if_missed and self.holder.store.manifest().rows.get("prod_seen", 0) >= rows:
+                if only_if_missed and self._covered() >= rows:
                     return None
                 started = time.perf_counter()
-                log.info("retraining: prod_data.csv reached %d rows", rows)
+                log.info("retraining: prod_data.csv reached %d rows (%s)", rows, reason or "due")
                 manifest = retrain_isolated(
-                    self.settings, f"{rows} feedback rows", self.settings.retrain_niceness
+                    self.settings, reason or f"{rows} feedback rows", self.settings.retrain_niceness
                 )
                 self.holder.model  # noqa: B018  (swap to the new version now, not at the next request)
-                metrics.observe_retrain(time.perf_counter() - started, manifest.version)
+                metrics.observe_retrain(time.perf_counter() - started, self.holder.model.version)
+                metrics.observe_gate(not manifest.rejected)
                 return manifest
         except Exception:
             metrics.observe_retrain(0.0, success=False)
@@ -79,7 +100,7 @@ class Retrainer:
         no model covers it: train once at start."""
         k = self.settings.retrain_every_k
         due = prod.rows() // k * k
-        if due and self.holder.store.manifest().rows.get("prod_seen", 0) < due:
+        if "every_k" in self.settings.retrain_policy and due and self._covered() < due:
             log.info("the retraining due at %d rows did not happen: starting it now", due)
             return self.submit(due, only_if_missed=True)
         return None

@@ -5,6 +5,8 @@
     observe_prediction(label)             # after each /predict
     observe_feedback(correct, rows=rows)  # after each stored /feedback row
     observe_retrain(seconds, version)     # after each retraining
+    observe_gate(accepted)                # the promotion gate's decision on it
+    observe_trigger(trigger, fired)       # each check of a retraining trigger
 
 Every worker writes its values to small memory-mapped files in one folder
 (prometheus-client's multiprocess mode, folder.py) and /metrics sums them, so a scrape
@@ -16,7 +18,14 @@ from .exposition import build_registry, render
 from .folder import forget_this_worker, multiproc_dir
 from .instrument import instrument
 from .middleware import PrometheusMiddleware
-from .record import observe_feedback, observe_prediction, observe_retrain, set_model_version
+from .record import (
+    observe_feedback,
+    observe_gate,
+    observe_prediction,
+    observe_retrain,
+    observe_trigger,
+    set_model_version,
+)
 
 __all__ = [
     "PrometheusMiddleware",
@@ -25,8 +34,10 @@ __all__ = [
     "instrument",
     "multiproc_dir",
     "observe_feedback",
+    "observe_gate",
     "observe_prediction",
     "observe_retrain",
+    "observe_trigger",
     "render",
     "set_model_version",
 ]

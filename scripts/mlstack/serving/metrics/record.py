@@ -4,6 +4,8 @@ set_model_version(version)           # when a model is loaded or swapped
 observe_prediction(label)            # after each /predict
 observe_feedback(correct, rows=rows) # after each stored /feedback row
 observe_retrain(seconds, version)    # after each retraining
+observe_gate(accepted)               # the promotion gate's decision on it
+observe_trigger(trigger, fired)      # each check of a retraining trigger
 """
 
 from __future__ import annotations
@@ -42,3 +44,11 @@ def observe_retrain(seconds: float, version: int | None = None, success: bool = 
         metrics.last_retrain.set(time.time())
         if version is not None:
             set_model_version(version)
+
+
+def observe_gate(accepted: bool) -> None:
+    series().gate.labels(decision="accepted" if accepted else "rejected").inc()
+
+
+def observe_trigger(trigger: str, fired: bool) -> None:
+    series().triggers.labels(trigger=trigger, fired="true" if fired else "false").inc()

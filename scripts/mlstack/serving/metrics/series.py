@@ -37,6 +37,8 @@ class Series:
     retrains: Any
     retrain_seconds: Any
     last_retrain: Any
+    triggers: Any
+    gate: Any
 
 
 @cache
@@ -104,6 +106,18 @@ def series() -> Series:
             "mlstack_last_retrain_timestamp_seconds",
             "Unix time at which the latest successful retraining ended",
             multiprocess_mode="max",
+            registry=None,
+        ),
+        triggers=Counter(
+            "mlstack_retrain_triggers",
+            "Checks of the retraining triggers, by trigger and whether it fired",
+            ["trigger", "fired"],
+            registry=None,
+        ),
+        gate=Counter(
+            "mlstack_gate_decisions",
+            "Promotion-gate decisions on retrained candidates",
+            ["decision"],
             registry=None,
         ),
     )

@@ -22,8 +22,9 @@ log = logging.getLogger("serving")
 router = APIRouter(tags=["model"])
 
 
-def store_feedback(body: FeedbackRequest, services: Services) -> tuple[int, int]:
-    """Validate everything, then append one row; returns (rows, model version)."""
+def store_feedback(body: FeedbackRequest, services: Services) -> tuple[int, int, str | None]:
+    """Validate everything, then append one row; returns (rows, model version, the
+    reason to retrain now or None)."""
     model = services.holder.model
     target = known_label(body.target, model, "target")
     prediction = known_label(body.prediction, model, "prediction")
@@ -38,7 +39,7 @@ def store_feedback(body: FeedbackRequest, services: Services) -> tuple[int, int]
         prediction_id=body.prediction_id or uuid.uuid4().hex,
     )
     metrics.observe_feedback(prediction == target, rows=rows)
-    return rows, model.version
+    return rows, model.version, services.triggers.due(rows, services.retrainer.busy)
 
 
 @router.post(
@@ -52,13 +53,14 @@ def store_feedback(body: FeedbackRequest, services: Services) -> tuple[int, int]
     },
 )
 async def feedback(body: FeedbackRequest, services: ServicesDep) -> FeedbackResponse:
-    """Store the true label of an image; every RETRAIN_EVERY_K rows, retrain."""
-    rows, version = await run_in_threadpool(store_feedback, body, services)
-    if rows % services.settings.retrain_every_k:
+    """Store the true label of an image; when a trigger of RETRAIN_POLICY fires (by
+    default every RETRAIN_EVERY_K rows), retrain, and wait RETRAIN_WAIT_SECONDS for it."""
+    rows, version, reason = await run_in_threadpool(store_feedback, body, services)
+    if reason is None:
         return FeedbackResponse(
             stored=True, rows=rows, retrained=False, retraining="none", model_version=version
         )
-    job = asyncio.wrap_future(services.retrainer.submit(rows))
+    job = asyncio.wrap_future(services.retrainer.submit(rows, reason))
     try:
         # shield: a timeout (or a client gone) leaves the retraining running.
         result = await asyncio.wait_for(

@@ -32,6 +32,7 @@ async def versions(services: ServicesDep) -> list[VersionInfo]:
     response_model=RollbackResponse,
     dependencies=[Depends(require_token)],
     responses={
+        400: {"description": "the body is not JSON"},
         401: {"description": "API_TOKEN is set and the request does not carry it"},
         404: {"description": "no such version"},
         409: {"description": "the version was rejected by the gate, or its files are damaged"},
