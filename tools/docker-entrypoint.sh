@@ -39,4 +39,7 @@ for dir in ${DATA_DIR:-} ${ARTIFACTS_DIR:-} ${WORKSPACE_DIR:-}; do
   find "$dir" -xdev ! -user "$uid" -exec chown -h "$uid:$gid" {} +
 done
 
+# HOME as a login would set it (the app's home; /tmp for a user the image does not know).
+if [ "$uid" = "$(id -u app)" ]; then HOME=/home/app; else HOME=/tmp; fi
+export HOME
 exec setpriv --reuid="$uid" --regid="$gid" --clear-groups -- "$@"

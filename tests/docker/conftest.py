@@ -84,9 +84,20 @@ def e2e_images(docker_engine: str) -> Iterator[str]:
     try:
         yield docker_engine
     finally:
-        for image in e2e_image_names():
+        for image in [*e2e_image_names(), *sorted(_BUILT_IDS)]:
             docker("rmi", image, timeout=600)
-        docker("image", "prune", "-f", "--filter", "dangling=true", timeout=600)
+
+
+_BUILT_IDS: set[str] = set()
+
+
+def remember_images() -> None:
+    """Note the IDs of the tests' images now: one that a later rebuild untags is still
+    removed at the end."""
+    for image in e2e_image_names():
+        found = docker("image", "inspect", "-f", "{{.Id}}", image).stdout.strip()
+        if found:
+            _BUILT_IDS.add(found)
 
 
 def no_stack_running() -> None:

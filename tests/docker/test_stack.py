@@ -43,6 +43,7 @@ from tests.docker.conftest import (
     no_stack_running,
     predict,
     process_uids,
+    remember_images,
     sample,
     say,
     wait_healthy,
@@ -112,6 +113,7 @@ def stack(
         start = time.monotonic()
         stack.compose_run("build", timeout=1800)
         stack.figures["build_s"] = round(time.monotonic() - start, 1)
+        remember_images()
 
         # `make up` as the README runs it: one command, back once all three are healthy.
         start = time.monotonic()

@@ -42,6 +42,7 @@ from tests.docker.conftest import (
     no_stack_running,
     predict,
     process_uids,
+    remember_images,
     sample,
     say,
     wait_for_project,
@@ -117,6 +118,7 @@ def test_the_briefs_per_folder_commands_work_whoever_owns_the_checkout(
         for project in SERVICES:  # serving first: it creates serving_prod_net
             up = brief(project, "up", "-d", "--build")
             assert up.returncode == 0, f"{project} up:\n{up.stderr[-3000:]}"
+            remember_images()
         figures["up_s"] = round(time.monotonic() - start, 1)
         for project in SERVICES:
             wait_healthy(CONTAINERS[project], 600)
