@@ -206,6 +206,18 @@ class ServingSettings(PipelineSettings):
     api_token: SecretStr | None = Field(
         default=None, description="If set, /feedback needs `Authorization: Bearer <token>`"
     )
+    feedback_rate_per_minute: float = Field(
+        default=0,
+        ge=0,
+        description="Per-source limit on /feedback (the bearer token, else the client's "
+        "address), per worker; past it a 429. 0: no limit (the web app is one source for "
+        "all its users)",
+    )
+    feedback_burst: int = Field(
+        default=20,
+        ge=1,
+        description="Feedback requests a source may send at once before the rate applies",
+    )
     cors_origins: list[str] = Field(
         default_factory=list,
         description='Origins allowed to call the API from a browser (["https://..."])',

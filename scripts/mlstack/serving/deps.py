@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 from typing import Annotated
 
 from fastapi import Depends, Header, HTTPException, Request, status
 
+from .ratelimit import retry_after
 from .services import Services
 
 
@@ -34,4 +36,30 @@ async def require_token(
             status.HTTP_401_UNAUTHORIZED,
             "this route needs the header `Authorization: Bearer <API_TOKEN>`",
             headers={"WWW-Authenticate": "Bearer"},
+        )
+
+
+async def limit_feedback(
+    request: Request,
+    services: ServicesDep,
+    authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
+) -> None:
+    """FEEDBACK_RATE_PER_MINUTE per source (the token, else the address), when set."""
+    limiter = services.feedback_limiter
+    if limiter is None:
+        return
+    # With API_TOKEN set, a source is a (valid) token; a digest of it names the source.
+    # Without, any header could be made up: the address is the source.
+    if services.settings.api_token is not None and authorization:
+        source = "token:" + hashlib.sha256(authorization.encode()).hexdigest()[:16]
+    else:
+        source = "address:" + (request.client.host if request.client else "unknown")
+    wait = limiter.wait_time(source)
+    if wait:
+        after = retry_after(wait)
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            f"too many feedback requests from this source: {limiter.per_minute:g} a minute "
+            f"after a burst of {limiter.burst} (FEEDBACK_RATE_PER_MINUTE); retry in {after} s",
+            headers={"Retry-After": after},
         )

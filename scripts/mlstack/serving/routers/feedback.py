@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from mlstack.artifacts import now_utc
 
 from .. import metrics
-from ..deps import ServicesDep, require_token
+from ..deps import ServicesDep, limit_feedback, require_token
 from ..inputs import decode_base64, embed_image, known_label, open_upload
 from ..schemas import FeedbackRequest, FeedbackResponse
 from ..services import Services
@@ -45,11 +45,12 @@ def store_feedback(body: FeedbackRequest, services: Services) -> tuple[int, int,
 @router.post(
     "/feedback",
     response_model=FeedbackResponse,
-    dependencies=[Depends(require_token)],
+    dependencies=[Depends(require_token), Depends(limit_feedback)],
     responses={
         400: {"description": "not base64"},
         401: {"description": "API_TOKEN is set and the request does not carry it"},
         413: {"description": "too large"},
+        429: {"description": "FEEDBACK_RATE_PER_MINUTE is set and this source went past it"},
     },
 )
 async def feedback(body: FeedbackRequest, services: ServicesDep) -> FeedbackResponse:
