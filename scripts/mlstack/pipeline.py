@@ -19,6 +19,7 @@ from .embedding import Embedding, feature_columns
 from .preprocessing import grid_to_png
 from .prod_store import ProdDataStore
 from .settings import PipelineSettings
+from .tabular import TableDataset, TableEmbedding, load_table
 from .training import Classifier, evaluate, fit, holdout_split
 
 log = logging.getLogger(__name__)
@@ -67,6 +68,43 @@ def _dataset(settings: PipelineSettings) -> Dataset:
     )
     log.info("data set %s: %d images, %d labels", dataset.name, len(dataset), len(dataset.classes))
     return dataset
+
+
+def _table(settings: PipelineSettings) -> TableDataset:
+    table = load_table(settings.dataset_csv, settings.target_column)
+    log.info(
+        "table %s: %d rows, %d feature columns (%d numeric, %d categorical), %d labels",
+        table.name,
+        len(table),
+        len(table.schema.columns),
+        len(table.schema.numeric),
+        len(table.schema.categorical),
+        len(table.classes),
+    )
+    return table
+
+
+def build_table_reference(
+    settings: PipelineSettings, table: TableDataset | None = None
+) -> tuple[TableDataset, TableEmbedding, Reference]:
+    """A table's embedding (preprocessing + PCA) fitted on its training split, and
+    data/ref_data.csv (PCA_1..PCA_n, target) for every row of the table."""
+    table = table or _table(settings)
+    train, holdout = holdout_split(table.labels, settings.holdout_fraction, settings.random_state)
+    embedding = TableEmbedding.fit(
+        table.features.iloc[train], table.schema, settings.n_components, settings.random_state
+    )
+    vectors = embedding.transform_frame(table.features)
+    _write_vectors(settings.ref_data_path, vectors, table.labels, embedding.columns)
+    log.info(
+        "wrote %s: %d rows x %d components (%d encoded features, %.1f%% of the variance)",
+        settings.ref_data_path,
+        len(vectors),
+        embedding.n_components,
+        embedding.n_features,
+        100 * embedding.explained_variance_ratio.sum(),
+    )
+    return table, embedding, Reference(vectors, table.labels, train, holdout)
 
 
 def build_reference(
@@ -133,8 +171,44 @@ def read_synthetic(settings: PipelineSettings, n_components: int) -> tuple[np.nd
     return _read_vectors(path, n_components)
 
 
+def train_initial_table(settings: PipelineSettings) -> Manifest:
+    """DATASET_CSV -> ref_data.csv -> scaler + classifier -> artifacts version 1 (or
+    next); the manifest's `extra` records the kind and the schema of the table."""
+    started = time.perf_counter()
+    table, embedding, ref = build_table_reference(settings)
+    settings.synthetic_data_path.unlink(missing_ok=True)  # synthetic digits are for digits
+    classifier = Classifier(
+        *fit(ref.vectors[ref.train], ref.targets[ref.train], settings.random_state)
+    )
+    metrics = evaluate(classifier, ref.vectors[ref.holdout], ref.targets[ref.holdout])
+    manifest = ArtifactStore(settings.artifacts_dir).save(
+        embedding,
+        classifier,
+        rows={
+            "ref": len(ref.train),
+            "synthetic": 0,
+            "prod": 0,
+            "prod_seen": 0,
+            "total": len(ref.train),
+        },
+        metrics={"holdout": metrics, "seconds": round(time.perf_counter() - started, 2)},
+        reason="initial training",
+        extra={
+            "dataset": table.name,
+            "kind": "table",
+            "encoded_features": embedding.n_features,
+            "schema": table.schema.to_dict(),
+        },
+    )
+    prune(ArtifactStore(settings.artifacts_dir), settings)
+    log.info("saved artifacts version %d: holdout %s", manifest.version, metrics)
+    return manifest
+
+
 def train_initial(settings: PipelineSettings) -> Manifest:
     """Data set -> ref_data.csv -> scaler + classifier -> artifacts version 1 (or next)."""
+    if settings.is_table:
+        return train_initial_table(settings)
     started = time.perf_counter()
     dataset = _dataset(settings)
     synthetic, synthetic_targets = _synthetic_grids(settings, dataset)
@@ -156,7 +230,7 @@ def train_initial(settings: PipelineSettings) -> Manifest:
         },
         metrics={"holdout": metrics, "seconds": round(time.perf_counter() - started, 2)},
         reason="initial training",
-        extra={"dataset": dataset.name, "format": vars(dataset.format)},
+        extra={"dataset": dataset.name, "kind": "images", "format": vars(dataset.format)},
     )
     prune(ArtifactStore(settings.artifacts_dir), settings)
     log.info("saved artifacts version %d: holdout %s", manifest.version, metrics)
@@ -172,7 +246,10 @@ def prune(store: ArtifactStore, settings: PipelineSettings) -> None:
 
 def export_samples(settings: PipelineSettings, per_label: int = 5) -> list[Path]:
     """Save held-out images (never used for training) as files a user can upload,
-    named <label>_<row>.png where row is their row in ref_data.csv."""
+    named <label>_<row>.png where row is their row in ref_data.csv. For a table:
+    data/samples/samples.csv, held-out rows with their label."""
+    if settings.is_table:
+        return [export_table_samples(settings, per_label)]
     dataset = _dataset(settings)
     _, holdout = holdout_split(dataset.labels, settings.holdout_fraction, settings.random_state)
     out = settings.samples_dir
@@ -186,6 +263,22 @@ def export_samples(settings: PipelineSettings, per_label: int = 5) -> list[Path]
             written.append(path)
     log.info("wrote %d sample images to %s", len(written), out)
     return written
+
+
+def export_table_samples(settings: PipelineSettings, per_label: int = 5) -> Path:
+    table = _table(settings)
+    _, holdout = holdout_split(table.labels, settings.holdout_fraction, settings.random_state)
+    picked = []
+    for label in table.classes:
+        picked += [int(i) for i in holdout if table.labels[i] == label][:per_label]
+    frame = table.features.iloc[picked].copy()
+    frame[table.schema.target] = table.labels[picked]
+    frame.insert(0, "ref_row", picked)
+    path = settings.samples_dir / "samples.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(path, index=False)  # the table's own numbers, as a client sends them
+    log.info("wrote %d held-out rows to %s", len(frame), path)
+    return path
 
 
 def bootstrap(settings: PipelineSettings, *, force: bool = False) -> ArtifactSet:

@@ -44,6 +44,18 @@ class StackSettings(BaseSettings):
     artifacts_dir: Path = Field(
         default=Path(), description="pickles + manifest (default ROOT/artifacts)"
     )
+    database_url: str | None = Field(
+        default=None,
+        description="PostgreSQL (postgresql://user:password@host:5432/db): feedback rows, "
+        "model versions and retraining requests live there, so several replicas share them "
+        "without a shared disk. Unset: files (prod_data.csv, artifacts/), one machine",
+    )
+    db_pool_size: int = Field(
+        default=5, ge=1, description="Connections each process keeps open to the database"
+    )
+    db_connect_timeout: float = Field(
+        default=3.0, gt=0, description="Seconds to wait for a database connection"
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -76,6 +88,14 @@ class PipelineSettings(StackSettings):
     dataset_dir: Path | None = Field(
         default=None,
         description="A folder of images, one sub-folder per label; unset: scikit-learn's digits",
+    )
+    dataset_csv: Path | None = Field(
+        default=None,
+        description="A table (CSV, one row per example) to serve instead of images: "
+        "every column but TARGET_COLUMN is a feature (numbers or text categories)",
+    )
+    target_column: str = Field(
+        default="target", min_length=1, description="The label's column in DATASET_CSV"
     )
     n_components: int = Field(default=30, ge=2, description="Size of the PCA embedding")
     holdout_fraction: float = Field(
@@ -145,6 +165,16 @@ class PipelineSettings(StackSettings):
         default=40_000_000, ge=64, description="Largest image accepted, in pixels"
     )
 
+    @model_validator(mode="after")
+    def _one_data_set(self) -> PipelineSettings:
+        if self.dataset_dir is not None and self.dataset_csv is not None:
+            raise ValueError("set DATASET_DIR (images) or DATASET_CSV (a table), not both")
+        return self
+
+    @property
+    def is_table(self) -> bool:
+        return self.dataset_csv is not None
+
 
 def _no_empty_token(value: object) -> object:
     # Compose passes `API_TOKEN: ${API_TOKEN:-}`: an empty value means no token.
@@ -195,6 +225,15 @@ class ServingSettings(PipelineSettings):
     )
     retrain_niceness: int = Field(
         default=10, ge=0, le=19, description="CPU niceness of the retraining process"
+    )
+    retrain_in_api: bool = Field(
+        default=True,
+        description="Retrain inside the API (one at a time across workers and, with "
+        "DATABASE_URL, across replicas); false: the API only records due retrainings and a "
+        "separate worker (python -m mlstack.trainer) runs them",
+    )
+    trainer_poll_seconds: float = Field(
+        default=1.0, gt=0, description="How often the trainer worker looks for due retrainings"
     )
     blas_threads: int = Field(
         default=1,

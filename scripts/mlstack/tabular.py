@@ -1,0 +1,371 @@
+"""A table as the data set: one CSV, one row per example, one column the label.
+
+The embedding of a table is its preprocessing followed by a PCA, fitted once on the
+training split and then frozen, as the images' is:
+
+- numeric columns: missing values imputed with the training median, then scaled
+  (standard score);
+- text (categorical) columns: missing values imputed with the most frequent
+  category, then one-hot encoded; a category never seen in training encodes as all
+  zeros (`handle_unknown="ignore"`) and is reported back to the caller;
+- then a PCA to `PCA_1..PCA_n` (n at most the number of encoded features).
+
+One code path (`TableEmbedding.transform_frame`) embeds the training rows
+(ref_data.csv), a row sent to /predict and a row sent to /feedback (prod_data.csv).
+The schema of the training data (columns, types, categories, ranges, an example
+row) travels with the embedding and in the manifest; a row is checked against it
+(`TableSchema.check_row`) before it is embedded.
+
+Missing values in a request (`null`): accepted, and imputed, for the columns in which
+the training data had missing values; refused for the others (`nullable` false in
+the schema), since the model never saw an imputed value there and a null there is
+more likely a client's mistake than a real unknown.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.compose import ColumnTransformer
+from sklearn.decomposition import PCA
+from sklearn.impute import SimpleImputer
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+from .labels import parse_label
+
+NUMBER = "number"
+CATEGORY = "category"
+# A column of numbers with this few distinct values or fewer still counts as numbers;
+# a column is categorical only when it holds text (or booleans).
+MAX_CATEGORIES = 1000
+
+
+class TableError(ValueError):
+    """The CSV cannot serve as a data set (missing file, no target column, ...)."""
+
+
+class RowError(ValueError):
+    """A row that does not fit the training schema; `column` names the culprit."""
+
+    def __init__(self, column: str | None, message: str, status: int = 422) -> None:
+        super().__init__(message)
+        self.column = column
+        self.message = message
+        self.status = status
+
+
+@dataclass
+class ColumnSpec:
+    name: str
+    type: str  # NUMBER or CATEGORY
+    nullable: bool  # the training data had missing values here: a null is imputed
+    categories: list[str] = field(default_factory=list)  # CATEGORY only
+    min: float | None = None  # NUMBER only: the training range
+    max: float | None = None
+    integer: bool = False  # NUMBER only: every training value was a whole number
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": self.name, "type": self.type, "nullable": self.nullable}
+        if self.type == CATEGORY:
+            out["categories"] = self.categories
+        else:
+            out.update(min=self.min, max=self.max, integer=self.integer)
+        return out
+
+
+@dataclass
+class TableSchema:
+    columns: list[ColumnSpec]
+    target: str
+    example: dict[str, Any]  # one training row, as a client would send it
+
+    @property
+    def names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    @property
+    def numeric(self) -> list[str]:
+        return [c.name for c in self.columns if c.type == NUMBER]
+
+    @property
+    def categorical(self) -> list[str]:
+        return [c.name for c in self.columns if c.type == CATEGORY]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "target": self.target,
+            "columns": [c.to_dict() for c in self.columns],
+            "example": self.example,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TableSchema:
+        return cls(
+            columns=[ColumnSpec(**c) for c in data["columns"]],
+            target=data["target"],
+            example=data["example"],
+        )
+
+    @classmethod
+    def infer(cls, features: pd.DataFrame, target: str) -> TableSchema:
+        specs = []
+        for name in features.columns:
+            values = features[name]
+            nullable = bool(values.isna().any())
+            if is_numeric(values):
+                present = values.dropna().astype(float)
+                specs.append(
+                    ColumnSpec(
+                        name=str(name),
+                        type=NUMBER,
+                        nullable=nullable,
+                        min=float(present.min()) if len(present) else None,
+                        max=float(present.max()) if len(present) else None,
+                        integer=bool(len(present) and (present == present.round()).all()),
+                    )
+                )
+            else:
+                categories = sorted(values.dropna().astype(str).unique().tolist())
+                if len(categories) > MAX_CATEGORIES:
+                    raise TableError(
+                        f"column {name!r} holds {len(categories)} distinct texts: too many "
+                        f"categories (at most {MAX_CATEGORIES}); drop it or turn it into numbers"
+                    )
+                specs.append(ColumnSpec(str(name), CATEGORY, nullable, categories))
+        schema = cls(specs, target, {})
+        complete = features.dropna()
+        row = complete.iloc[0] if len(complete) else features.iloc[0]
+        schema.example = {spec.name: _json_value(row[spec.name], spec) for spec in specs}
+        return schema
+
+    # -- checking one row ---------------------------------------------------------------
+    def check_row(self, row: Any) -> tuple[dict[str, Any], dict[str, str]]:
+        """A request's `features` checked against the schema: (the row with numbers
+        as floats and nulls as NaN/None, {column: category never seen in training}).
+        Raises RowError naming the column on a missing, extra or mistyped value."""
+        if not isinstance(row, dict):
+            raise RowError(None, "`features` must be an object: {column: value, ...}")
+        extra = [name for name in row if name not in self._by_name]
+        if extra:
+            raise RowError(
+                extra[0],
+                f"`features`: unknown column {extra[0]!r}; the columns are {self.names}",
+            )
+        missing = [name for name in self.names if name not in row]
+        if missing:
+            raise RowError(
+                missing[0],
+                f"`features`: missing column {missing[0]!r}"
+                + (f" (and {len(missing) - 1} more: {missing[1:]})" if len(missing) > 1 else ""),
+            )
+        clean: dict[str, Any] = {}
+        unknown: dict[str, str] = {}
+        for spec in self.columns:
+            value = row[spec.name]
+            where = f"`features.{spec.name}`"
+            if value is None:
+                if not spec.nullable:
+                    raise RowError(
+                        spec.name,
+                        f"{where}: a value is required (the training data had no missing "
+                        "value in this column, so nothing is imputed here)",
+                    )
+                clean[spec.name] = np.nan if spec.type == NUMBER else None
+            elif spec.type == NUMBER:
+                if isinstance(value, bool) or not isinstance(value, int | float):
+                    raise RowError(
+                        spec.name, f"{where}: expected a number, got {type(value).__name__}"
+                    )
+                if not math.isfinite(value):
+                    raise RowError(spec.name, f"{where}: expected a finite number")
+                clean[spec.name] = float(value)
+            else:
+                if not isinstance(value, str):
+                    raise RowError(
+                        spec.name,
+                        f"{where}: expected a category (text, one of {spec.categories[:20]}), "
+                        f"got {type(value).__name__}",
+                    )
+                if value not in spec.categories:
+                    unknown[spec.name] = value
+                clean[spec.name] = value
+        return clean, unknown
+
+    @property
+    def _by_name(self) -> dict[str, ColumnSpec]:
+        return {c.name: c for c in self.columns}
+
+
+def is_numeric(values: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
+
+
+def _json_value(value: Any, spec: ColumnSpec) -> Any:
+    if value is None or (isinstance(value, float) and math.isnan(value)) or pd.isna(value):
+        return None
+    if spec.type == CATEGORY:
+        return str(value)
+    number = float(value)
+    return int(number) if spec.integer else number
+
+
+def _categorical_pipeline() -> Pipeline:
+    return Pipeline(
+        [
+            ("impute", SimpleImputer(strategy="most_frequent")),
+            (
+                "onehot",
+                OneHotEncoder(handle_unknown="ignore", sparse_output=False, dtype=np.float64),
+            ),
+        ]
+    )
+
+
+def _numeric_pipeline() -> Pipeline:
+    return Pipeline(
+        [
+            ("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
+            ("scale", StandardScaler()),
+        ]
+    )
+
+
+@dataclass
+class TableEmbedding:
+    """Preprocessing (ColumnTransformer) + PCA: a table row -> PCA_1..PCA_n."""
+
+    schema: TableSchema
+    preprocess: ColumnTransformer
+    pca: PCA
+    kind: str = "table"
+
+    @classmethod
+    def fit(
+        cls, features: pd.DataFrame, schema: TableSchema, n_components: int, seed: int = 0
+    ) -> TableEmbedding:
+        parts = []
+        if schema.numeric:
+            parts.append(("numeric", _numeric_pipeline(), schema.numeric))
+        if schema.categorical:
+            parts.append(("categorical", _categorical_pipeline(), schema.categorical))
+        preprocess = ColumnTransformer(parts, remainder="drop", verbose_feature_names_out=True)
+        frame = as_frame(features, schema)
+        encoded = preprocess.fit_transform(frame)
+        # Capped at the number of encoded features (and of rows).
+        n = min(n_components, encoded.shape[1], encoded.shape[0])
+        pca = PCA(n_components=n, random_state=seed).fit(encoded)
+        return cls(schema, preprocess, pca)
+
+    @property
+    def n_components(self) -> int:
+        return int(self.pca.n_components_)
+
+    @property
+    def n_features(self) -> int:
+        """Encoded features (numbers + one-hot columns) before the PCA."""
+        return int(self.pca.n_features_in_)
+
+    @property
+    def columns(self) -> list[str]:
+        from .embedding import feature_columns
+
+        return feature_columns(self.n_components)
+
+    @property
+    def explained_variance_ratio(self) -> np.ndarray:
+        return self.pca.explained_variance_ratio_
+
+    def transform_frame(self, features: pd.DataFrame) -> np.ndarray:
+        """Rows (the schema's columns) -> (n, n_components) vectors: the one code path
+        of ref_data.csv, /predict and /feedback."""
+        encoded = self.preprocess.transform(as_frame(features, self.schema))
+        return (np.asarray(encoded, dtype=np.float64) - self.pca.mean_) @ self.pca.components_.T
+
+    def embed_row(self, row: Any) -> tuple[np.ndarray, dict[str, str]]:
+        """A request's `features` -> (one vector, unknown categories); RowError if it
+        does not fit the schema."""
+        clean, unknown = self.schema.check_row(row)
+        frame = pd.DataFrame([clean], columns=self.schema.names)
+        return self.transform_frame(frame)[0], unknown
+
+
+def as_frame(features: pd.DataFrame, schema: TableSchema) -> pd.DataFrame:
+    """The schema's columns in order, numbers as floats and categories as text (NaN
+    where missing), whatever types pandas guessed when it read the CSV."""
+    out = {}
+    for spec in schema.columns:
+        values = features[spec.name]
+        if spec.type == NUMBER:
+            out[spec.name] = pd.to_numeric(values, errors="coerce").astype(np.float64)
+        else:
+            out[spec.name] = values.map(lambda v: np.nan if _missing(v) else str(v)).astype(object)
+    return pd.DataFrame(out, index=features.index)
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+@dataclass
+class TableDataset:
+    name: str
+    features: pd.DataFrame
+    labels: np.ndarray
+    schema: TableSchema
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    @property
+    def classes(self) -> list:
+        return sorted(set(self.labels.tolist()))
+
+
+def parse_labels(values: pd.Series, column: str) -> np.ndarray:
+    """The target column as labels: integers stay integers, other text stays text; a
+    column mixing both is kept as text."""
+    try:
+        labels = [parse_label(v) for v in values]
+    except TypeError as exc:
+        raise TableError(f"target column {column!r}: {exc}") from None
+    if len({type(label) for label in labels}) > 1:
+        labels = [str(label) for label in labels]
+    return np.array(labels)
+
+
+def load_table(path: Path, target: str) -> TableDataset:
+    """DATASET_CSV as a data set: every column but TARGET_COLUMN is a feature; rows
+    with no target are left out."""
+    path = Path(path)
+    if not path.is_file():
+        raise TableError(f"DATASET_CSV {path} is not a file")
+    frame = pd.read_csv(path)
+    if target not in frame.columns:
+        raise TableError(
+            f"{path} has no column {target!r} (TARGET_COLUMN); its columns are "
+            f"{list(frame.columns)}"
+        )
+    frame = frame[frame[target].notna()].reset_index(drop=True)
+    features = frame.drop(columns=[target])
+    if features.shape[1] == 0:
+        raise TableError(f"{path} has no feature column besides {target!r}")
+    for name in features.columns:
+        if pd.api.types.is_bool_dtype(features[name]):
+            features[name] = features[name].astype(str)
+    labels = parse_labels(frame[target], target)
+    counts = pd.Series(labels).value_counts()
+    if len(counts) < 2:
+        raise TableError(f"{path}: the target column {target!r} holds fewer than two labels")
+    if counts.min() < 2:
+        raise TableError(
+            f"{path}: label {counts.idxmin()!r} has a single row; every label needs two "
+            "or more (one to train on, one to hold out)"
+        )
+    schema = TableSchema.infer(features, target)
+    return TableDataset(path.stem, features, labels, schema)
