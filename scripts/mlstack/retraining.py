@@ -24,6 +24,7 @@ from .logs import setup_logging
 from .orphans import die_with_parent
 from .pipeline import prune, read_reference, read_synthetic
 from .settings import PipelineSettings
+from .stores import open_artifact_store, open_prod_store
 from .training import Classifier, evaluate, fit
 
 log = logging.getLogger(__name__)
@@ -65,7 +66,7 @@ class _Trainer:
         )
         self.counts = {"ref": len(ref.train), "synthetic": len(synthetic_vectors)}
         room = max(0, settings.max_training_rows - len(self.base_targets))
-        self.feedback: FeedbackRows = read_feedback(settings.prod_data_path, n, room)
+        self.feedback: FeedbackRows = read_feedback(open_prod_store(settings, n), n, room)
         self.feedback.targets = _same_label_type(self.feedback.targets, self.base_targets)
         share = settings.gate_feedback_share if settings.gate else 0.0
         self.held = (
@@ -74,11 +75,16 @@ class _Trainer:
             else np.zeros(len(self.feedback), dtype=bool)
         )
         self.contested = contested_mask(self.feedback)
-        self.burst = burst_mask(
-            self.contested,
-            self.feedback.versions,
-            settings.contested_burst_share,
-            settings.gate_min_feedback_rows,
+        # GATE=false is the brief's plain loop: every feedback row trains.
+        self.burst = (
+            burst_mask(
+                self.contested,
+                self.feedback.versions,
+                settings.contested_burst_share,
+                settings.gate_min_feedback_rows,
+            )
+            if settings.gate
+            else np.zeros(len(self.feedback), dtype=bool)
         )
         self.eval_sets = {
             "reference": (ref.vectors[ref.holdout], ref.targets[ref.holdout]),
@@ -100,7 +106,7 @@ def retrain(settings: PipelineSettings, reason: str = "retraining") -> Manifest:
     """A new scaler + classifier on ref (training split) + synthetic + prod rows,
     written as a new artifact version that goes live only if it passes the gate."""
     started = time.perf_counter()
-    store = ArtifactStore(settings.artifacts_dir)
+    store = open_artifact_store(settings)
     current = store.load()
     rows = _Trainer(settings, current)
     # A burst of contested rows is held back from the first candidate; other contested

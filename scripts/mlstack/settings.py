@@ -116,8 +116,9 @@ class PipelineSettings(StackSettings):
     )
     gate: bool = Field(
         default=True,
-        description="A retrained candidate goes live only if it passes the promotion gate; "
-        "off, every retraining goes live (as the brief's minimal loop does)",
+        description="A retrained candidate goes live only if it passes the promotion gate, "
+        "and feedback bursts and hold-outs are kept out of training; off, every feedback row "
+        "trains and every retraining goes live (the brief's minimal loop)",
     )
     gate_tolerance: float = Field(
         default=0.01,
