@@ -1,5 +1,5 @@
 # The two commands at the top of the README are `make up` and `make test`.
-.PHONY: up down logs setup machine venv test lint format bootstrap bench monitoring-up monitoring-down
+.PHONY: up down logs run reset setup machine venv test lint format bootstrap bench monitoring-up monitoring-down
 
 COMPOSE ?= docker compose
 VENV := .venv
@@ -11,6 +11,11 @@ down:      ## stop the whole stack (data/ and artifacts/ stay)
 	$(COMPOSE) down
 logs:      ## follow the logs of the three services
 	$(COMPOSE) logs --follow --tail=50
+
+run: venv  ## the three services from .venv, no Docker (8080, 8081, 8082); Ctrl-C stops them all
+	$(PY) scripts/run_local.py
+reset:     ## start over: says what it puts aside (data, artifacts, reports), asks, moves it to archive/
+	$(PY) scripts/reset.py
 
 setup: machine venv  ## everything the tests need, without running them
 machine:   ## Debian packages, a Docker engine, the base image (tools/setup-machine.sh)
@@ -32,6 +37,7 @@ bench:     ## the benchmarks (figures, not tests; serving needs Debian's wrk)
 	$(PY) benchmarks/serving.py
 	$(PY) benchmarks/metrics.py
 	$(PY) benchmarks/reporting.py
+	$(PY) benchmarks/gate.py
 monitoring-up:   ## Prometheus :9090 and Grafana :3000, after `make up`
 	$(COMPOSE) -f monitoring/docker-compose.yml up -d --build --wait
 monitoring-down:
