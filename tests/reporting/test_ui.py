@@ -119,3 +119,55 @@ def test_chromium_shows_the_dashboard(ui: tuple[str, Built]) -> None:
             browser.close()
     assert "Classification quality per batch" in text
     assert "error" not in text.lower()
+
+
+def panel_series(url: str, project_id: str, title: str) -> dict[str, list]:
+    """The UI's own series for the panel `title` of panels(): legend -> values."""
+    (panel,) = [p for p in panels() if p.title == title]
+    filters = [
+        {
+            "tags": v.tags,
+            "metadata": v.metadata,
+            "metric": v.metric,
+            "metric_labels": v.metric_labels,
+        }
+        for v in panel.values
+    ]
+    answer = httpx.post(
+        f"{url}/api/v2/snapshots/{project_id}/data_series_batch",
+        json={"series_filter": filters},
+        timeout=30,
+    )
+    assert answer.status_code in (200, 201), answer.text
+    return {panel.values[s["filter_index"]].legend: s["values"] for s in answer.json()["series"]}
+
+
+@pytest.mark.slow
+def test_the_ui_plots_contested_rows_and_gate_decisions(ui: tuple[str, Built]) -> None:
+    from mlstack.retraining import retrain
+
+    url, built = ui
+    accepted = retrain(built.pipeline, reason="feedback")
+    rejected = retrain(built.pipeline.model_copy(update={"gate_floor": 0.9999}))
+    assert rejected.rejected
+    assert run_once(built.settings).added == 2
+    deadline = time.monotonic() + 60
+    while len(snapshots(url, built.project_id)) < 5 and time.monotonic() < deadline:
+        time.sleep(0.5)
+
+    decisions = panel_series(url, built.project_id, "Gate decision per retraining")
+    assert decisions["accepted"] == [float(accepted.gate["accepted"]), 0.0]
+    assert decisions["rejected"] == [float(not accepted.gate["accepted"]), 1.0]
+    f1 = panel_series(
+        url, built.project_id, "Reference hold-out F1 at each retraining: candidate and champion"
+    )
+    assert f1["candidate"] == pytest.approx(
+        [m.gate["candidate"]["reference"]["f1_macro"] for m in (accepted, rejected)]
+    )
+    contested = panel_series(url, built.project_id, "Contested and burst rows per batch")
+    prod = built.prod
+    expected = [
+        int((rows["target"] != rows["prediction"]).sum())
+        for rows in (prod.iloc[:100], prod.iloc[100:200], prod.iloc[200:])
+    ]
+    assert contested["contested"] == expected

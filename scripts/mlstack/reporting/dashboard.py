@@ -12,7 +12,7 @@ from .evidently_metrics import metric_type
 
 log = logging.getLogger(__name__)
 
-DASHBOARD_VERSION = "1"  # bump when the panels below change: the dashboard is then rebuilt
+DASHBOARD_VERSION = "2"  # bump when the panels below change: the dashboard is then rebuilt
 
 
 def find_or_create_project(workspace: Workspace, name: str) -> Project:
@@ -23,8 +23,9 @@ def find_or_create_project(workspace: Workspace, name: str) -> Project:
         return found[0]
     project = workspace.create_project(name)
     project.description = (
-        "Data drift of the embedding (PCA columns) and classification quality of the "
-        "deployed model, per batch of feedback rows, against data/ref_data.csv"
+        "Data drift of the embedding (PCA columns), classification quality and contested "
+        "rows of the deployed model, per batch of feedback rows, against "
+        "data/ref_data.csv; and the promotion gate's decision at each retraining"
     )
     project.save()
     log.info("created project %s (%s)", name, project.id)
@@ -41,6 +42,14 @@ def panels() -> list:
         metric_labels={"value_type": "share"},
     )
     rows = PanelMetric(legend="rows", metric=metric_type("RowCount"))
+
+    def flag(name: str, legend: str, value_type: str) -> PanelMetric:
+        return PanelMetric(
+            legend=legend, metric=metric_type(name), metric_labels={"value_type": value_type}
+        )
+
+    accepted = metric("GateAccepted", "accepted")
+    rejected = metric("GateRejected", "rejected")
     return [
         text_panel(
             title="Deployed classifier: drift and quality over feedback batches",
@@ -80,6 +89,61 @@ def panels() -> list:
             title="Data drift: share of drifted PCA columns", values=[drift], size="half"
         ),
         bar_plot_panel(title="Feedback rows per batch", values=[rows], size="half"),
+        # the retraining loop: contested feedback and the promotion gate
+        counter_panel(
+            title="Contested feedback rows",
+            values=[flag("ContestedRows", "contested", "count")],
+            size="half",
+            aggregation="sum",
+        ),
+        counter_panel(
+            title="Feedback rows in a burst",
+            values=[flag("BurstRows", "in a burst", "count")],
+            size="half",
+            aggregation="sum",
+        ),
+        line_plot_panel(
+            title="Contested and burst share per batch",
+            values=[
+                flag("ContestedRows", "contested share", "share"),
+                flag("BurstRows", "burst share", "share"),
+            ],
+            size="half",
+        ),
+        bar_plot_panel(
+            title="Contested and burst rows per batch",
+            values=[
+                flag("ContestedRows", "contested", "count"),
+                flag("BurstRows", "in a burst", "count"),
+            ],
+            size="half",
+        ),
+        counter_panel(
+            title="Retrainings accepted by the gate",
+            values=[accepted],
+            size="half",
+            aggregation="sum",
+        ),
+        counter_panel(
+            title="Candidates rejected by the gate",
+            values=[rejected],
+            size="half",
+            aggregation="sum",
+        ),
+        bar_plot_panel(
+            title="Gate decision per retraining",
+            values=[accepted, rejected],
+            size="half",
+            stacked=True,
+        ),
+        line_plot_panel(
+            title="Reference hold-out F1 at each retraining: candidate and champion",
+            values=[
+                metric("CandidateReferenceF1", "candidate"),
+                metric("ChampionReferenceF1", "champion (the version in use)"),
+            ],
+            size="half",
+        ),
     ]
 
 

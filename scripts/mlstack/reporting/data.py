@@ -5,6 +5,10 @@ in use (artifacts/) predicts the reference rows. Those rows are the model's trai
 data, so the reference figures are its fit on what it learnt from (an upper bound),
 not a held-out score; without artifacts the reference side of classification is left
 out, and the run says so.
+
+The retraining loop: each batch's rows are flagged contested and in a burst with
+mlstack.feedback's own masks (`feedback_flags`), and the gate decisions are read from
+the artifact manifests (`gate_history`).
 """
 
 from __future__ import annotations
@@ -14,11 +18,13 @@ import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import numpy as np
 import pandas as pd
 
 from ..artifacts import ArtifactStore
+from ..feedback import FeedbackRows, burst_mask, contested_mask
 from ..prod_store import LABEL_COLUMNS, METADATA_COLUMNS, ProdDataStore
-from ..settings import ReportingSettings
+from ..settings import PipelineSettings, ReportingSettings
 
 log = logging.getLogger(__name__)
 
@@ -82,21 +88,78 @@ def fingerprint(frame: pd.DataFrame) -> str:
     return f"{int(hashed.sum()) & (2**64 - 1):016x}"
 
 
+@dataclass(frozen=True)
+class BurstRule:
+    """CONTESTED_BURST_SHARE and GATE_MIN_FEEDBACK_ROWS, as retraining reads them."""
+
+    share: float
+    min_rows: int
+
+    @classmethod
+    def from_environment(cls, settings: ReportingSettings) -> BurstRule:
+        pipeline = PipelineSettings(
+            project_root=settings.project_root,
+            data_dir=settings.data_dir,
+            artifacts_dir=settings.artifacts_dir,
+        )
+        return cls(pipeline.contested_burst_share, pipeline.gate_min_feedback_rows)
+
+
+def feedback_flags(rows: pd.DataFrame, features: list[str], rule: BurstRule) -> pd.DataFrame:
+    """0/1 columns `contested` and `burst` for `rows`, by mlstack.feedback's masks, the
+    ones retraining uses, applied to these rows (a burst: over `rule.share` of the rows
+    one model version answered here are contested, over at least `rule.min_rows` rows).
+    A row without a target or a prediction is neither."""
+    flags = pd.DataFrame({"contested": 0, "burst": 0}, index=rows.index)
+    labelled = rows.dropna(subset=[*features, *LABEL_COLUMNS])
+    if labelled.empty:
+        return flags
+    versions = labelled.get("model_version", pd.Series(0, index=labelled.index))
+    feedback = FeedbackRows(
+        vectors=labelled[features].to_numpy(dtype=np.float64),
+        targets=labelled["target"].to_numpy(),
+        predictions=labelled["prediction"].to_numpy(),
+        versions=pd.to_numeric(versions, errors="coerce").fillna(0).to_numpy(int),
+        keys=labelled.index.to_numpy(),
+        seen=len(labelled),
+    )
+    contested = contested_mask(feedback)
+    burst = burst_mask(contested, feedback.versions, rule.share, rule.min_rows)
+    flags.loc[labelled.index, "contested"] = contested.astype(int)
+    flags.loc[labelled.index, "burst"] = burst.astype(int)
+    return flags
+
+
+def gate_history(settings: ReportingSettings) -> list[dict]:
+    """The artifact versions whose manifest holds a gate decision (every retraining;
+    the first model has none), oldest first. No artifacts: none."""
+    try:
+        history = ArtifactStore(settings.artifacts_dir).history()
+    except OSError as exc:
+        log.warning("no gate decisions (%s)", exc)
+        return []
+    return [entry for entry in history if entry.get("gate")]
+
+
 @dataclass
 class Inputs:
     features: list[str]
     reference: pd.DataFrame  # features, target, and prediction when a model was loaded
     reference_has_prediction: bool
     prod: pd.DataFrame  # feedback rows, in file order
-    reference_key: str
+    reference_key: str  # ref_data.csv's rows and the burst rule: a change redoes every batch
+    burst_rule: BurstRule
+    gate: list[dict]  # ArtifactStore.history() entries with a gate decision
 
 
 def load_inputs(settings: ReportingSettings) -> Inputs:
     ref, features = read_reference(settings)
     has_prediction = predict_reference(settings, ref, features)
     prod = read_feedback(settings, features)
+    rule = BurstRule.from_environment(settings)
     key = fingerprint(ref[[*features, "target"]]) + f":{len(ref)}"
-    return Inputs(features, ref, has_prediction, prod, key)
+    key += f":burst {rule.share:g}/{rule.min_rows}"
+    return Inputs(features, ref, has_prediction, prod, key, rule, gate_history(settings))
 
 
 @dataclass

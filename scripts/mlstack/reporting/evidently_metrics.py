@@ -8,14 +8,22 @@ per-class figures and the confusion matrix are Evidently's own.
 
 One metric class and one calculation serve every figure; SCORES names a metric type
 per figure (the dashboard's panels and stored snapshots refer to these names).
+
+The retraining loop's figures follow the same pattern: FLAGS counts the contested and
+burst rows of a feedback batch (count and share, as Evidently's CountValue), and
+GATE_FIGURES reads one retraining's gate decision from a one-row data set.
 """
 
 from __future__ import annotations
 
 from typing import Any, ClassVar
 
+import pandas as pd
 from evidently import Dataset
 from evidently.core.metric_types import (
+    CountCalculation,
+    CountMetric,
+    CountValue,
     SingleValue,
     SingleValueCalculation,
     SingleValueMetric,
@@ -24,6 +32,7 @@ from evidently.core.metric_types import (
 )
 from evidently.core.report import Context, _default_input_data_generator
 from evidently.legacy.metrics import ClassificationConfusionMatrix
+from evidently.legacy.renderers.html_widgets import CounterData, WidgetSize, counter
 
 from ..prod_store import LABEL_COLUMNS
 from ..quality import classification_quality
@@ -101,3 +110,91 @@ def metric_type(name: str) -> str:
 
 def score_metrics() -> list[MulticlassScore]:
     return [cls() for cls in METRICS.values()]
+
+
+# -- the retraining loop -------------------------------------------------------------
+# Feedback flags: a 0/1 column per flag, added to each batch's current rows by
+# mlstack.reporting.report (mlstack.feedback's own masks): metric type -> (title, column)
+FLAGS: dict[str, tuple[str, str]] = {
+    "ContestedRows": ("Contested rows (target differs from the prediction shown)", "contested"),
+    "BurstRows": ("Rows in a burst (held back from training)", "burst"),
+}
+# Gate decisions: one row per retraining, one column per figure: metric type -> (title, column)
+GATE_FIGURES: dict[str, tuple[str, str]] = {
+    "GateAccepted": ("Candidate accepted (1) or not (0)", "accepted"),
+    "GateRejected": ("Candidate rejected (1) or not (0)", "rejected"),
+    "CandidateReferenceF1": ("Candidate F1 (macro), reference hold-out", "candidate_f1"),
+    "ChampionReferenceF1": ("Champion F1 (macro), reference hold-out", "champion_f1"),
+}
+
+
+class FeedbackFlag(CountMetric):
+    """How many of the batch's rows carry a flag, and their share of the batch."""
+
+    title: ClassVar[str] = ""
+    column: ClassVar[str] = ""
+
+
+class FeedbackFlagCalculation(CountCalculation[FeedbackFlag]):
+    def calculate(self, context: Context, current_data, reference_data) -> tuple[CountValue, None]:
+        frame = current_data.as_dataframe()
+        column = self.metric.column
+        if column not in frame.columns:
+            raise ValueError(f"{self.metric.title}: the current data has no {column} column")
+        count = int(frame[column].astype(bool).sum())
+        result = self.result(count, count / len(frame) if len(frame) else 0.0)
+        result.widget = [
+            counter(
+                title=self.metric.title,
+                size=WidgetSize.FULL,
+                counters=[CounterData(label="", value=f"{count} ({result.share.value:.1%})")],
+            )
+        ]
+        return result, None  # the reference has no feedback flags
+
+    def display_name(self) -> str:
+        return self.metric.title
+
+
+class GateFigure(SingleValueMetric):
+    """One figure of a retraining's gate decision, read from its one-row data set."""
+
+    title: ClassVar[str] = ""
+    column: ClassVar[str] = ""
+
+
+class GateFigureCalculation(SingleValueCalculation[GateFigure]):
+    def calculate(self, context: Context, current_data, reference_data) -> tuple[SingleValue, None]:
+        frame = current_data.as_dataframe()
+        column = self.metric.column
+        if column not in frame.columns or len(frame) != 1 or pd.isna(frame[column].iloc[0]):
+            raise ValueError(f"{self.metric.title}: not in the gate decision")
+        result = self.result(float(frame[column].iloc[0]))
+        result.widget = get_default_render(self.metric.title, result)
+        return result, None
+
+    def display_name(self) -> str:
+        return self.metric.title
+
+
+def _column_class(base: type, name: str, title: str, column: str) -> type:
+    return type(name, (base,), {"__module__": __name__, "title": title, "column": column})
+
+
+FLAG_METRICS: dict[str, type[FeedbackFlag]] = {
+    name: _column_class(FeedbackFlag, name, title, column)
+    for name, (title, column) in FLAGS.items()
+}
+GATE_METRICS: dict[str, type[GateFigure]] = {
+    name: _column_class(GateFigure, name, title, column)
+    for name, (title, column) in GATE_FIGURES.items()
+}
+
+
+def flag_metrics() -> list[FeedbackFlag]:
+    return [cls() for cls in FLAG_METRICS.values()]
+
+
+def gate_metrics(columns: set[str]) -> list[GateFigure]:
+    """The gate figures whose column the decision holds (no champion: no champion F1)."""
+    return [cls() for cls in GATE_METRICS.values() if cls.column in columns]

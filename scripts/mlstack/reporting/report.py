@@ -1,5 +1,6 @@
 """The report of one batch of feedback rows against the reference: row count, data
-drift of the embedding columns, classification quality."""
+drift of the embedding columns, classification quality, contested and burst rows;
+and the report of one retraining's gate decision."""
 
 from __future__ import annotations
 
@@ -13,8 +14,8 @@ from sklearn.exceptions import UndefinedMetricWarning
 
 from .. import drift
 from ..prod_store import LABEL_COLUMNS
-from .data import Batch, Inputs
-from .evidently_metrics import score_metrics
+from .data import Batch, Inputs, feedback_flags
+from .evidently_metrics import flag_metrics, gate_metrics, score_metrics
 
 
 def data_definition(features: list[str], with_prediction: bool) -> DataDefinition:
@@ -37,6 +38,7 @@ def build_report(features: list[str], with_reference_quality: bool, drift_share:
         # The PCA columns only, not target/prediction, with the stack's one drift test.
         DataDriftPreset(columns=features, **drift.evidently_options(drift_share)),
         *score_metrics(),
+        *flag_metrics(),
     ]
     if with_reference_quality:
         # Evidently's per-class figures need the prediction column on both sides.
@@ -48,10 +50,18 @@ def run_batch(inputs: Inputs, batch: Batch, drift_share: float):
     """The snapshot of `batch`."""
     rows = batch.rows
     definition = data_definition(inputs.features, inputs.reference_has_prediction)
+    # contested / burst: plain 0/1 columns of the current rows only, read by flag_metrics
+    flags = feedback_flags(rows, inputs.features, inputs.burst_rule)
     current = Dataset.from_pandas(
-        rows[[*inputs.features, *LABEL_COLUMNS]].copy(), data_definition=definition
+        pd.concat([rows[[*inputs.features, *LABEL_COLUMNS]], flags], axis=1),
+        data_definition=definition,
     )
-    reference = Dataset.from_pandas(inputs.reference, data_definition=definition)
+    # Evidently's legacy confusion matrix refuses a column present on one side only: the
+    # reference carries the flag columns as zeros (flag_metrics read the current side only)
+    reference = Dataset.from_pandas(
+        inputs.reference.assign(**{column: 0 for column in flags.columns}),
+        data_definition=definition,
+    )
     versions = sorted({str(v) for v in rows.get("model_version", pd.Series(dtype=str)).dropna()})
     metadata = {
         "batch": batch.key,
@@ -72,3 +82,45 @@ def run_batch(inputs: Inputs, batch: Batch, drift_share: float):
             tags=["feedback"] + [f"model_v{v}" for v in versions],
             name=f"Feedback rows {batch.start + 1}-{batch.stop}",
         )
+
+
+def gate_row(entry: dict) -> dict[str, float]:
+    """The figures of one retraining (an ArtifactStore.history() entry with a gate)."""
+    gate = entry["gate"]
+    accepted = bool(gate.get("accepted", True))
+    row = {"accepted": float(accepted), "rejected": float(not accepted)}
+    for side in ("candidate", "champion"):
+        f1 = ((gate.get(side) or {}).get("reference") or {}).get("f1_macro")
+        if f1 is not None:
+            row[f"{side}_f1"] = float(f1)
+    return row
+
+
+def run_gate(entry: dict):
+    """The snapshot of one retraining's gate decision, at the time the candidate was
+    trained: one row (its figures), no reference."""
+    gate = entry["gate"]
+    row = gate_row(entry)
+    accepted = bool(row["accepted"])
+    version = entry["version"]
+    rows = entry.get("rows") or {}
+    metadata = {
+        "version": str(version),
+        "decision": "accepted" if accepted else "rejected",
+        "reason": str(gate.get("reason", ""))[:500],
+        "champion_version": str(gate.get("champion_version", "")),
+        "trained_on_contested": str(bool(gate.get("trained_on_contested", False))).lower(),
+        "second_try": str("first_try" in gate).lower(),
+        **{k: str(rows[k]) for k in ("prod", "prod_contested", "prod_burst") if k in rows},
+    }
+    frame = pd.DataFrame([row])
+    current = Dataset.from_pandas(frame, data_definition=DataDefinition(numerical_columns=[*row]))
+    report = Report(gate_metrics(set(row)))
+    return report.run(
+        current,
+        None,
+        timestamp=pd.Timestamp(entry["trained_at"]).to_pydatetime(),
+        metadata=metadata,
+        tags=["gate", metadata["decision"], f"model_v{version}"],
+        name=f"Retraining: version {version} {metadata['decision']}",
+    )

@@ -6,6 +6,12 @@ shows how drift and quality move over time. Which batches are already in is kept
 the project (batches.json, with a fingerprint of each batch's rows): a re-run adds only
 what is new, redoes a batch whose rows changed, and replaces the snapshot of the last,
 still filling batch as it grows.
+
+Each retraining's gate decision (an artifact version whose manifest holds one) is one
+more snapshot, timestamped with the time the candidate was trained, kept in
+batches.json under "gate" by version; a version pruned from artifacts/ keeps its
+snapshot (the decision stays in the history), one retrained under the same number
+(its trained_at differs) has it replaced.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from evidently.ui.workspace import Workspace
 from ..settings import ReportingSettings
 from .dashboard import DASHBOARD_VERSION, ensure_dashboard, find_or_create_project
 from .data import Batch, Inputs, batch_size, fingerprint, load_inputs, split_batches
-from .report import run_batch
+from .report import run_batch, run_gate
 from .state import find_project_folder, load_state, project_folder, save_state
 
 log = logging.getLogger(__name__)
@@ -62,7 +68,7 @@ def run_once(settings: ReportingSettings | None = None) -> RunSummary:
     wanted = {b.key for b in batches}
     stale = [key for key in known if key not in wanted]  # the file was cut or replaced
     if known and state.get("reference") != inputs.reference_key:
-        log.info("ref_data.csv changed: every batch is redone against the new reference")
+        log.info("ref_data.csv or the burst rule changed: every batch is redone")
         stale = list(known)
     elif known and state.get("batch_rows") not in (None, size):
         log.info("batches grow to %d rows: every batch is redone", size)
@@ -99,8 +105,42 @@ def run_once(settings: ReportingSettings | None = None) -> RunSummary:
     pending = max(0, len(todo) - settings.report_max_new_snapshots)
     if pending:
         log.info("%d more batches wait for the next run (REPORT_MAX_NEW_SNAPSHOTS)", pending)
+    gate_added, gate_replaced = _sync_gate(workspace, project.id, inputs, state, existing, folder)
+    added += gate_added
+    replaced += gate_replaced
     save_state(folder, state)
     return _summary(started, str(project.id), inputs, batches, added, replaced, pending)
+
+
+def _gate_key(entry: dict) -> str:
+    return f"{entry['version']:06d}"
+
+
+def _sync_gate(
+    workspace: Workspace, project_id, inputs: Inputs, state: dict, existing: set[str], folder
+) -> tuple[int, int]:
+    """One snapshot per retraining's gate decision: (added, replaced)."""
+    known: dict[str, dict] = state.setdefault("gate", {})
+    added = replaced = 0
+    for entry in inputs.gate:
+        key = _gate_key(entry)
+        old = known.get(key)
+        if old and old["trained_at"] == entry["trained_at"] and old["snapshot"] in existing:
+            continue
+        ref = workspace.add_run(project_id, run_gate(entry))
+        existing.add(str(ref.id))
+        if old and old["snapshot"] in existing:
+            _delete_snapshot(workspace, project_id, old["snapshot"], existing)
+            replaced += 1
+        else:
+            added += 1
+        known[key] = {
+            "snapshot": str(ref.id),
+            "trained_at": entry["trained_at"],
+            "accepted": bool(entry["gate"].get("accepted", True)),
+        }
+        save_state(folder, state)
+    return added, replaced
 
 
 def _delete_snapshot(workspace: Workspace, project_id, snapshot: str, existing: set[str]) -> None:
@@ -130,6 +170,13 @@ def _already_current(
         entry = known[batch.key]
         snapshot = folder / "snapshots" / f"{entry['snapshot']}.json"
         if entry["fingerprint"] != fingerprint(batch.rows) or not snapshot.is_file():
+            return None
+    gate = state.get("gate", {})
+    for retraining in inputs.gate:
+        entry = gate.get(_gate_key(retraining))
+        if entry is None or entry["trained_at"] != retraining["trained_at"]:
+            return None
+        if not (folder / "snapshots" / f"{entry['snapshot']}.json").is_file():
             return None
     return folder.name
 
