@@ -199,7 +199,7 @@ def test_prometheus_scrapes_the_compose_services() -> None:
 def test_promtool_accepts_the_config_and_rules() -> None:
     result = run(["promtool", "check", "config", str(MONITORING / "prometheus/prometheus.yml")])
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "5 rules found" in result.stdout + result.stderr
+    assert "6 rules found" in result.stdout + result.stderr
 
 
 @pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool (Debian's prometheus)")
@@ -254,12 +254,39 @@ def test_alert_rules_fire_on_the_metrics(tmp_path: Path) -> None:
                         ],
                     },
                 ],
-            }
+            },
+            gate_rejections(summary["GateRejections"]),
         ],
     }
     (tmp_path / "tests.yml").write_text(yaml.safe_dump(tests))
     result = run(["promtool", "test", "rules", "tests.yml"], cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def gate_rejections(annotations: dict) -> dict:
+    """GateRejections fires for an hour after a rejection, never for accepted candidates:
+    a rejection that creates the series (born at 1, at 11m), then a second one on a
+    counter that already counted rejections (1 -> 2 at 100m)."""
+    firing = [{"exp_labels": {"severity": "warning"}, "exp_annotations": annotations}]
+    return {
+        "interval": "1m",
+        "input_series": [
+            {"series": 'mlstack_gate_decisions_total{decision="accepted"}', "values": "0+1x200"},
+            {
+                "series": 'mlstack_gate_decisions_total{decision="rejected"}',
+                "values": "_x10 1x88 2x100",
+            },
+        ],
+        "alert_rule_test": [
+            {"eval_time": "5m", "alertname": "GateRejections", "exp_alerts": []},
+            {"eval_time": "12m", "alertname": "GateRejections", "exp_alerts": firing},
+            {"eval_time": "60m", "alertname": "GateRejections", "exp_alerts": firing},
+            {"eval_time": "80m", "alertname": "GateRejections", "exp_alerts": []},
+            {"eval_time": "110m", "alertname": "GateRejections", "exp_alerts": firing},
+            {"eval_time": "150m", "alertname": "GateRejections", "exp_alerts": firing},
+            {"eval_time": "170m", "alertname": "GateRejections", "exp_alerts": []},
+        ],
+    }
 
 
 # -- Grafana ----------------------------------------------------------------------------
