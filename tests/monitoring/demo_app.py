@@ -46,6 +46,7 @@ def feedback(body: Feedback) -> dict:
 @app.post("/retrain/{version}")
 def retrain(version: int) -> dict:
     metrics.observe_retrain(0.3, version)
+    metrics.observe_gate(accepted=True)
     return {"model_version": version, "pid": os.getpid()}
 
 
