@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -40,12 +41,12 @@ class FeedbackRows:
         return len(self.targets)
 
 
-def read_feedback(path: Path, n_components: int, limit: int) -> FeedbackRows:
-    """The newest `limit` rows of prod_data.csv (all of them are counted in `seen`)."""
+def read_feedback(source: Path | Any, n_components: int, limit: int) -> FeedbackRows:
+    """The newest `limit` rows of prod_data.csv, or of `source` when it is a store
+    (mlstack.stores.open_prod_store); all of them are counted in `seen`."""
     columns = [*feature_columns(n_components), "target"]
-    frame = ProdDataStore(path, n_components).read(
-        [*columns, "prediction", "model_version", "prediction_id"]
-    )
+    store = ProdDataStore(source, n_components) if isinstance(source, str | Path) else source
+    frame = store.read([*columns, "prediction", "model_version", "prediction_id"])
     frame = frame.dropna(subset=columns)
     seen = len(frame)
     frame = frame.tail(limit) if limit > 0 else frame.iloc[:0]

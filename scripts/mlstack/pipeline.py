@@ -17,8 +17,13 @@ from .augment import training_grids
 from .dataset import Dataset, load_dataset
 from .embedding import Embedding, feature_columns
 from .preprocessing import grid_to_png
-from .prod_store import ProdDataStore
 from .settings import PipelineSettings
+from .stores import (
+    fetch_reference_files,
+    open_artifact_store,
+    open_prod_store,
+    publish_reference_files,
+)
 from .tabular import TableDataset, TableEmbedding, load_table
 from .training import Classifier, evaluate, fit, holdout_split
 
@@ -181,7 +186,8 @@ def train_initial_table(settings: PipelineSettings) -> Manifest:
         *fit(ref.vectors[ref.train], ref.targets[ref.train], settings.random_state)
     )
     metrics = evaluate(classifier, ref.vectors[ref.holdout], ref.targets[ref.holdout])
-    manifest = ArtifactStore(settings.artifacts_dir).save(
+    publish_reference_files(settings)  # with a database, for nodes without a copy
+    manifest = open_artifact_store(settings).save(
         embedding,
         classifier,
         rows={
@@ -200,7 +206,7 @@ def train_initial_table(settings: PipelineSettings) -> Manifest:
             "schema": table.schema.to_dict(),
         },
     )
-    prune(ArtifactStore(settings.artifacts_dir), settings)
+    prune(open_artifact_store(settings), settings)
     log.info("saved artifacts version %d: holdout %s", manifest.version, metrics)
     return manifest
 
@@ -218,7 +224,8 @@ def train_initial(settings: PipelineSettings) -> Manifest:
     targets = np.concatenate([ref.targets[ref.train], synthetic_targets.astype(ref.targets.dtype)])
     classifier = Classifier(*fit(vectors, targets, settings.random_state))
     metrics = evaluate(classifier, ref.vectors[ref.holdout], ref.targets[ref.holdout])
-    manifest = ArtifactStore(settings.artifacts_dir).save(
+    publish_reference_files(settings)  # with a database, for nodes without a copy
+    manifest = open_artifact_store(settings).save(
         embedding,
         classifier,
         rows={
@@ -232,7 +239,7 @@ def train_initial(settings: PipelineSettings) -> Manifest:
         reason="initial training",
         extra={"dataset": dataset.name, "kind": "images", "format": vars(dataset.format)},
     )
-    prune(ArtifactStore(settings.artifacts_dir), settings)
+    prune(open_artifact_store(settings), settings)
     log.info("saved artifacts version %d: holdout %s", manifest.version, metrics)
     return manifest
 
@@ -284,12 +291,14 @@ def export_table_samples(settings: PipelineSettings, per_label: int = 5) -> Path
 def bootstrap(settings: PipelineSettings, *, force: bool = False) -> ArtifactSet:
     """Make sure ref_data.csv, the artifacts and sample images exist; build what is
     missing. Returns the artifact set in use."""
-    store = ArtifactStore(settings.artifacts_dir)
+    store = open_artifact_store(settings)
     store.clean_staging()
+    if not force and store.exists():
+        fetch_reference_files(settings)  # with a database: a new replica's empty DATA_DIR
     if force or not store.exists() or not settings.ref_data_path.exists():
         log.info("no artifacts in %s yet: building reference data and training", store.root)
         train_initial(settings)
     if not settings.samples_dir.is_dir() or not any(settings.samples_dir.iterdir()):
         export_samples(settings)
-    ProdDataStore(settings.prod_data_path, store.manifest().n_components).repair()
+    open_prod_store(settings, store.manifest().n_components).repair()
     return store.load()

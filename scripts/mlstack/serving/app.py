@@ -20,15 +20,18 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
-from filelock import FileLock
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from threadpoolctl import threadpool_info, threadpool_limits
 
-from mlstack.artifacts import ArtifactStore
 from mlstack.logs import setup_logging
 from mlstack.pipeline import bootstrap
-from mlstack.prod_store import ProdDataStore
 from mlstack.settings import ServingSettings, get_serving_settings
+from mlstack.stores import (
+    DatabaseUnavailableError,
+    bootstrap_lock,
+    open_artifact_store,
+    open_prod_store,
+)
 
 from . import metrics
 from .holder import ModelHolder
@@ -45,12 +48,13 @@ log = logging.getLogger("serving")
 def start_services(settings: ServingSettings) -> Services:
     """Bootstrap if needed, load the model, open the stores."""
     Path(settings.artifacts_dir).mkdir(parents=True, exist_ok=True)
-    # Several workers start at once: one builds, the others wait and find it built.
-    with FileLock(str(Path(settings.artifacts_dir) / ".bootstrap.lock")):
+    # Several workers (and replicas sharing a database) start at once: one builds, the
+    # others wait and find it built.
+    with bootstrap_lock(settings):
         bootstrap(settings)
-    holder = ModelHolder(ArtifactStore(settings.artifacts_dir))
+    holder = ModelHolder(open_artifact_store(settings))
     model = holder.load()
-    prod = ProdDataStore(settings.prod_data_path, model.artifacts.embedding.n_components)
+    prod = open_prod_store(settings, model.artifacts.embedding.n_components)
     n = model.artifacts.embedding.n_components
     triggers = Triggers(settings, holder.store, prod, n)
     services = Services(settings, holder, prod, Retrainer(settings, holder), triggers)
@@ -61,7 +65,8 @@ def start_services(settings: ServingSettings) -> Services:
         ", ".join(settings.retrain_policy),
         settings.retrain_every_k,
     )
-    services.retrainer.catch_up(prod)
+    if settings.retrain_in_api:  # else the trainer worker catches up
+        services.retrainer.catch_up(prod)
     return services
 
 
@@ -102,6 +107,17 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 def add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(DatabaseUnavailableError)
+    async def database_unavailable(_: Request, exc: DatabaseUnavailableError) -> JSONResponse:
+        # Nothing was acknowledged: the client may send the same request again (with
+        # its prediction_id, a row the database did store is not stored twice).
+        log.warning("503: %s", exc)
+        return JSONResponse(
+            status_code=503,
+            content={"detail": f"{exc}: not acknowledged, send it again shortly"},
+            headers={"Retry-After": "2"},
+        )
+
     @app.exception_handler(InputError)
     async def input_error(_: Request, exc: InputError) -> JSONResponse:
         return JSONResponse(status_code=exc.status, content={"detail": exc.message})

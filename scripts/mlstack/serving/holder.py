@@ -1,9 +1,11 @@
 """The model in memory.
 
 `ModelHolder` keeps one loaded artifact set. Every request asks it for the model in
-use, which costs one readlink of artifacts/current: when another worker process (or
-this one's retraining) has activated a newer version, the holder loads it once and
-swaps it in, so every worker serves a new version as soon as it is written.
+use, which costs one readlink of artifacts/current (with DATABASE_URL, one SELECT
+remembered for half a second; while the database is away, the model in memory keeps
+serving): when another worker process, replica or retraining has activated a newer
+version, the holder loads it once and swaps it in, so every worker serves a new
+version as soon as it is written.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import numpy as np
 
 from mlstack.artifacts import ArtifactError, ArtifactSet, ArtifactStore
 from mlstack.scoring import FastScorer
+from mlstack.stores import DatabaseUnavailableError
 
 from . import metrics
 
@@ -80,7 +83,7 @@ class ModelHolder:
                 return self._model
             try:
                 return self.load()
-            except ArtifactError:
+            except (ArtifactError, DatabaseUnavailableError):
                 log.exception(
                     "version %d could not be loaded: still serving %d", active, model.version
                 )

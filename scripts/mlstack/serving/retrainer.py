@@ -2,7 +2,8 @@
 
 A background thread per worker starts each retraining in a separate process at a lower
 CPU priority (the workers keep their CPU and interpreter lock for requests), and a file
-lock makes retrainings one at a time across all workers. The retraining process dies
+lock makes retrainings one at a time across all workers (with DATABASE_URL, an advisory
+lock in PostgreSQL, across every replica: mlstack.stores.retrain_lock). The retraining process dies
 with the worker that started it (mlstack.orphans), and the artifact store refuses a
 version trained on a base older than the one in use, so a worker killed mid-retraining
 can never leave behind a process that later activates a stale model.
@@ -15,14 +16,13 @@ import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
-
-from filelock import FileLock
+from typing import Any
 
 from mlstack.artifacts import Manifest
 from mlstack.prod_store import ProdDataStore
 from mlstack.retraining import retrain_isolated
 from mlstack.settings import ServingSettings
+from mlstack.stores import retrain_lock, uses_database
 
 from . import metrics
 from .holder import ModelHolder
@@ -35,15 +35,17 @@ class Retrainer:
     settings: ServingSettings
     holder: ModelHolder
     _executor: ThreadPoolExecutor = field(init=False)
-    _lock: FileLock = field(init=False)
+    _lock: Any = field(init=False)
     _pending: int = field(default=0, init=False)
     _queued: Future | None = field(default=None, init=False)
     _count: threading.Lock = field(default_factory=threading.Lock, init=False)
 
     def __post_init__(self) -> None:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="retrain")
-        Path(self.settings.artifacts_dir).mkdir(parents=True, exist_ok=True)
-        self._lock = FileLock(str(Path(self.settings.artifacts_dir) / ".retrain.lock"))
+        self._lock = retrain_lock(self.settings)
+        # Replicas share the versions: a retraining another replica already ran on these
+        # rows (its version saw at least as many) is not run again.
+        self._cluster = uses_database(self.settings)
 
     @property
     def busy(self) -> bool:
@@ -76,7 +78,7 @@ class Retrainer:
                 self._queued = None  # running now: a retraining due from here queues anew
         try:
             with self._lock:  # across workers: one retraining at a time
-                if only_if_missed and self._covered() >= rows:
+                if (only_if_missed or self._cluster) and self._covered() >= rows:
                     return None
                 started = time.perf_counter()
                 log.info("retraining: prod_data.csv reached %d rows (%s)", rows, reason or "due")

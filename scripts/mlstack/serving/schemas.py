@@ -59,8 +59,9 @@ class FeedbackResponse(BaseModel):
     retrained: bool = Field(description="Whether this row triggered a retraining that finished")
     retraining: str = Field(
         description="'none' (no retraining due), 'done', 'running' (still training after "
-        "RETRAIN_WAIT_SECONDS; the new version is served as soon as it is written) or "
-        "'failed' (the previous model stays; the row is stored)"
+        "RETRAIN_WAIT_SECONDS; the new version is served as soon as it is written), "
+        "'failed' (the previous model stays; the row is stored) or 'queued' "
+        "(RETRAIN_IN_API=false: the trainer worker runs it)"
     )
     model_version: int = Field(description="The version served after this row")
     promoted: bool | None = Field(
@@ -74,8 +75,14 @@ class FeedbackResponse(BaseModel):
 
 
 class HealthResponse(BaseModel):
-    status: str
+    status: str = Field(description="'ok': the model is loaded and /predict answers")
     model_version: int
+    database: str | None = Field(
+        default=None,
+        description="With DATABASE_URL: 'ok', or 'down' (/predict still answers from the "
+        "model in memory; /feedback answers 503 until the database is back). Absent with "
+        "the file backend",
+    )
 
 
 class ModelResponse(BaseModel):

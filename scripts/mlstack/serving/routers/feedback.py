@@ -39,7 +39,7 @@ def store_feedback(body: FeedbackRequest, services: Services) -> tuple[int, int,
         prediction_id=body.prediction_id or uuid.uuid4().hex,
     )
     metrics.observe_feedback(prediction == target, rows=rows)
-    return rows, model.version, services.triggers.due(rows, services.retrainer.busy)
+    return rows, model.version, services.due_retraining(rows)
 
 
 @router.post(
@@ -51,6 +51,11 @@ def store_feedback(body: FeedbackRequest, services: Services) -> tuple[int, int,
         401: {"description": "API_TOKEN is set and the request does not carry it"},
         413: {"description": "too large"},
         429: {"description": "FEEDBACK_RATE_PER_MINUTE is set and this source went past it"},
+        503: {
+            "description": "DATABASE_URL is set and the database is unreachable: nothing "
+            "acknowledged; send the same request again (with its prediction_id it is "
+            "stored once)"
+        },
     },
 )
 async def feedback(body: FeedbackRequest, services: ServicesDep) -> FeedbackResponse:
@@ -60,6 +65,10 @@ async def feedback(body: FeedbackRequest, services: ServicesDep) -> FeedbackResp
     if reason is None:
         return FeedbackResponse(
             stored=True, rows=rows, retrained=False, retraining="none", model_version=version
+        )
+    if not services.settings.retrain_in_api:  # RETRAIN_IN_API=false: the trainer runs it
+        return FeedbackResponse(
+            stored=True, rows=rows, retrained=False, retraining="queued", model_version=version
         )
     job = asyncio.wrap_future(services.retrainer.submit(rows, reason))
     try:

@@ -11,10 +11,14 @@ from ..schemas import HealthResponse, ModelResponse
 router = APIRouter(tags=["service"])
 
 
-@router.get("/health", response_model=HealthResponse)
+@router.get("/health", response_model=HealthResponse, response_model_exclude_none=True)
 async def health(services: ServicesDep) -> HealthResponse:
-    """200 once the model is loaded (the lifespan loads it before serving)."""
-    return HealthResponse(status="ok", model_version=services.holder.model.version)
+    """200 once the model is loaded (the lifespan loads it before serving). With
+    DATABASE_URL, `database` says whether it answers: while it is down the API still
+    predicts (200), and /feedback answers 503."""
+    model = services.holder.model
+    database = await run_in_threadpool(services.database)
+    return HealthResponse(status="ok", model_version=model.version, database=database)
 
 
 @router.get("/model", response_model=ModelResponse)
