@@ -1,10 +1,20 @@
-"""Request and response bodies of the serving API (the contract in DESIGN.md)."""
+"""Request and response bodies of the serving API (the contract of docs/serving.md)."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, StringConstraints
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    StringConstraints,
+    model_validator,
+)
 
 # A label as the data set names it: an integer for digits, a folder name otherwise.
 # Strict: `true` or `7.5` are refused rather than read as 1 or 7.
@@ -18,15 +28,42 @@ EXAMPLE_IMAGE = (
 )
 
 
-class PredictRequest(BaseModel):
+# A table's row: {column: number | text | null}. Its columns, types, categories and
+# ranges are the training data's (GET /model: manifest.extra.schema, and /docs once a
+# table is loaded); they are checked by the API, not here.
+Features = dict[str, StrictBool | StrictInt | StrictFloat | StrictStr | None]
+FEATURES_DESCRIPTION = (
+    "A table model's input: one row, {column: value}, with every column of the training "
+    "data (numbers, or text for categories; null only where the training data had "
+    "missing values). Send either `image` or `features`, as the loaded model takes."
+)
+
+
+class OneInput(BaseModel):
+    """`image` for an image model, `features` for a table model: exactly one."""
+
+    @model_validator(mode="after")
+    def _image_or_features(self) -> OneInput:
+        given = [name for name in ("image", "features") if getattr(self, name) is not None]
+        if len(given) != 1:
+            raise ValueError(
+                "send either `image` (base64 of an image file, for an image model) or "
+                "`features` ({column: value}, for a table model)" + (", not both" if given else "")
+            )
+        return self
+
+
+class PredictRequest(OneInput):
     model_config = ConfigDict(
         extra="forbid", json_schema_extra={"examples": [{"image": EXAMPLE_IMAGE}]}
     )
 
-    image: str = Field(
+    image: str | None = Field(
+        default=None,
         min_length=1,
         description="The image file's bytes (PNG, JPEG, ...), base64-encoded",
     )
+    features: Features | None = Field(default=None, description=FEATURES_DESCRIPTION)
 
 
 class PredictResponse(BaseModel):
@@ -34,15 +71,26 @@ class PredictResponse(BaseModel):
     probabilities: dict[str, float] = Field(description="Class -> score; they sum to 1")
     model_version: int
     prediction_id: str = Field(description="Pass it back with /feedback to link the two")
+    unknown_categories: dict[str, str] | None = Field(
+        default=None,
+        description="A table model only, when the row holds categories never seen in "
+        "training: {column: value}. They are encoded as unknown (no category) and the "
+        "prediction is made all the same; absent otherwise",
+    )
 
 
-class FeedbackRequest(BaseModel):
+class FeedbackRequest(OneInput):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={"examples": [{"image": EXAMPLE_IMAGE, "prediction": 3, "target": 3}]},
     )
 
-    image: str = Field(min_length=1, description="The same image as sent to /predict, base64")
+    image: str | None = Field(
+        default=None, min_length=1, description="The same image as sent to /predict, base64"
+    )
+    features: Features | None = Field(
+        default=None, description="The same row as sent to /predict (a table model)"
+    )
     prediction: Label = Field(description="The prediction the user was shown")
     target: Label = Field(description="The true label")
     prediction_id: str | None = Field(
