@@ -136,3 +136,22 @@ def request_retrain(prod: Any, rows: int, reason: str) -> bool:
     same row count fired twice: a retried request). Files: always True."""
     record = getattr(prod, "request_retrain", None)
     return True if record is None else record(rows, reason)
+
+
+def database_stamp(settings: StackSettings) -> tuple | None:
+    """With a database: (feedback rows, version in use), what a watcher compares to
+    know the data changed (the file backend compares file sizes and times)."""
+    if not uses_database(settings):
+        return None
+    import sqlalchemy as sa
+
+    from .db import reachable
+
+    with reachable("reading the row count"), engine(settings).connect() as conn:
+        row = conn.execute(
+            sa.text(
+                "SELECT (SELECT rows FROM prod_counter WHERE id), "
+                "(SELECT version FROM model_current WHERE id)"
+            )
+        ).first()
+    return tuple(row) if row is not None else None

@@ -21,10 +21,10 @@ from datetime import UTC, datetime
 import numpy as np
 import pandas as pd
 
-from ..artifacts import ArtifactStore
 from ..feedback import FeedbackRows, burst_mask, contested_mask
-from ..prod_store import LABEL_COLUMNS, METADATA_COLUMNS, ProdDataStore
+from ..prod_store import LABEL_COLUMNS, METADATA_COLUMNS
 from ..settings import PipelineSettings, ReportingSettings
+from ..stores import fetch_reference_files, open_artifact_store, open_prod_store
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +33,7 @@ def read_reference(settings: ReportingSettings) -> tuple[pd.DataFrame, list[str]
     """ref_data.csv's embedding columns and target (a fixed sample beyond
     REPORT_MAX_REFERENCE_ROWS), and the names of the embedding columns."""
     path = settings.ref_data_path
+    fetch_reference_files(settings)  # with DATABASE_URL: a job's empty DATA_DIR
     try:
         # round_trip: the values read back are exactly those written (stable fingerprints)
         ref = pd.read_csv(path, float_precision="round_trip")
@@ -52,7 +53,7 @@ def read_reference(settings: ReportingSettings) -> tuple[pd.DataFrame, list[str]
 
 def read_feedback(settings: ReportingSettings, features: list[str]) -> pd.DataFrame:
     """prod_data.csv's rows in file order (none yet: an empty frame)."""
-    prod = ProdDataStore(settings.prod_data_path, len(features)).read()
+    prod = open_prod_store(settings, len(features)).read()
     if prod.empty:
         log.info("no feedback yet (%s is missing or has no rows)", settings.prod_data_path)
         prod = pd.DataFrame(columns=[*features, *LABEL_COLUMNS, *METADATA_COLUMNS])
@@ -68,7 +69,7 @@ def read_feedback(settings: ReportingSettings, features: list[str]) -> pd.DataFr
 def predict_reference(settings: ReportingSettings, ref: pd.DataFrame, features: list[str]) -> bool:
     """Add the model's predictions to the reference rows; False when there is no model."""
     try:
-        artifacts = ArtifactStore(settings.artifacts_dir).load()
+        artifacts = open_artifact_store(settings).load()
         if artifacts.embedding.n_components != len(features):
             raise ValueError(
                 f"the model takes {artifacts.embedding.n_components} components, "
@@ -134,7 +135,7 @@ def gate_history(settings: ReportingSettings) -> list[dict]:
     """The artifact versions whose manifest holds a gate decision (every retraining;
     the first model has none), oldest first. No artifacts: none."""
     try:
-        history = ArtifactStore(settings.artifacts_dir).history()
+        history = open_artifact_store(settings).history()
     except OSError as exc:
         log.warning("no gate decisions (%s)", exc)
         return []

@@ -35,6 +35,7 @@ from ..drift import column_drift
 from ..prod_store import LABEL_COLUMNS
 from ..quality import classification_quality
 from ..settings import ReportingSettings
+from ..stores import DatabaseUnavailableError, database_stamp, uses_database
 from .data import read_feedback, read_reference
 
 log = logging.getLogger(__name__)
@@ -111,6 +112,11 @@ class ReportCollector(Collector):
                 stamp.append((stat.st_size, stat.st_mtime_ns))
             except FileNotFoundError:
                 stamp.append(None)
+        if uses_database(self.settings):  # the feedback table, not prod_data.csv
+            try:
+                stamp.append(database_stamp(self.settings))
+            except DatabaseUnavailableError as exc:
+                stamp.append(str(exc))
         return tuple(stamp)
 
     def refresh(self, force: bool = False) -> bool:
