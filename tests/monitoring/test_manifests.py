@@ -99,7 +99,7 @@ def test_probes_use_the_health_routes(deployment: str, container: str) -> None:
 
 
 def test_services_select_their_pods_and_ports() -> None:
-    deployments = by_kind("Deployment")
+    deployments = by_kind("Deployment") | by_kind("StatefulSet")
     for name, service in by_kind("Service").items():
         selector = service["spec"]["selector"]
         matching = [
@@ -117,9 +117,9 @@ def test_services_select_their_pods_and_ports() -> None:
 
 def test_volumes_claim_existing_pvcs() -> None:
     claims = set(by_kind("PersistentVolumeClaim"))
-    assert {"data", "artifacts", "workspace"} <= claims
+    assert "workspace" in claims
     for doc in k8s_documents():
-        if doc["kind"] in ("Deployment", "CronJob"):
+        if doc["kind"] in ("Deployment", "CronJob", "StatefulSet"):
             for volume in pod_spec(doc).get("volumes", []):
                 if "persistentVolumeClaim" in volume:
                     assert volume["persistentVolumeClaim"]["claimName"] in claims
@@ -146,6 +146,60 @@ def test_cronjob_regenerates_the_reports() -> None:
     config = by_kind("ConfigMap")["mlstack-config"]["data"]
     assert config["REPORT_EVERY_SECONDS"] == "0"
     assert (REPO_ROOT / "reporting/project.py").exists()
+
+
+def env_sources(container: dict) -> set[str]:
+    return {
+        ref.get("configMapRef", ref.get("secretRef", {})).get("name")
+        for ref in container.get("envFrom", [])
+    }
+
+
+def test_serving_scales_out_on_the_database_with_no_shared_volume() -> None:
+    """Replicas behind an autoscaler, no PersistentVolumeClaim (feedback, versions and
+    the current pointer are in PostgreSQL), never training in the API."""
+    serving = by_kind("Deployment")["serving-api"]
+    assert serving["spec"]["replicas"] >= 3
+    assert serving["spec"]["strategy"]["type"] == "RollingUpdate"
+    (hpa,) = by_kind("HorizontalPodAutoscaler").values()
+    assert hpa["spec"]["scaleTargetRef"] == {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "name": "serving-api",
+    }
+    assert hpa["spec"]["minReplicas"] >= 3
+    assert hpa["spec"]["maxReplicas"] > hpa["spec"]["minReplicas"]
+    secret = by_kind("Secret")["mlstack-database"]
+    assert secret["stringData"]["DATABASE_URL"].startswith("postgresql://")
+    for name in ("serving-api", "trainer", "reporting"):
+        spec = pod_spec(by_kind("Deployment")[name])
+        assert not [v for v in spec["volumes"] if "persistentVolumeClaim" in v] or name == (
+            "reporting"  # its Evidently workspace only
+        ), name
+        for container in spec["containers"]:
+            assert "mlstack-database" in env_sources(container), (name, container["name"])
+    (api,) = pod_spec(serving)["containers"]
+    assert {"name": "RETRAIN_IN_API", "value": "false"} in api["env"]
+    (cronjob,) = by_kind("CronJob").values()
+    (job,) = pod_spec(cronjob)["containers"]
+    assert "mlstack-database" in env_sources(job)
+
+
+def test_one_trainer_and_a_postgres_statefulset() -> None:
+    trainer = by_kind("Deployment")["trainer"]
+    assert trainer["spec"]["replicas"] == 1
+    (container,) = pod_spec(trainer)["containers"]
+    assert container["command"] == ["python", "-m", "mlstack.trainer"]
+    assert container["image"] == "mlstack-serving"
+    postgres = by_kind("StatefulSet")["postgres"]
+    assert postgres["spec"]["replicas"] == 1
+    (claim,) = postgres["spec"]["volumeClaimTemplates"]
+    (db,) = pod_spec(postgres)["containers"]
+    assert claim["metadata"]["name"] in {m["name"] for m in db["volumeMounts"]}
+    assert db["image"] == "postgres"
+    service = by_kind("Service")["postgres"]
+    host_port = by_kind("Secret")["mlstack-database"]["stringData"]["DATABASE_URL"]
+    assert f"@postgres:{service['spec']['ports'][0]['port']}/" in host_port
 
 
 # -- Compose ----------------------------------------------------------------------------
