@@ -33,7 +33,7 @@ from mlstack.stores import (
     open_prod_store,
 )
 
-from . import metrics
+from . import metrics, openapi
 from .holder import ModelHolder
 from .inputs import InputError
 from .limits import BodySizeLimit
@@ -148,6 +148,7 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:
     app.include_router(feedback.router)
     app.include_router(health.router)
     app.include_router(versions.router)
+    openapi.install(app)  # /docs shows the loaded table's columns, when it is a table
     add_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     if settings.allowed_hosts != ["*"]:  # "*" lets every host through: no need to check

@@ -11,7 +11,9 @@ from PIL import Image
 
 from mlstack.preprocessing import ImageError, load_image, open_image, to_format
 from mlstack.settings import ServingSettings
+from mlstack.tabular import RowError, TableEmbedding
 
+from . import metrics
 from .holder import LoadedModel
 from .services import Services
 
@@ -81,3 +83,49 @@ def known_label(value: int | str, model: LoadedModel, field: str) -> int | str:
     if label is None:
         raise InputError(422, f"`{field}`: unknown label {value!r}; the labels are {model.classes}")
     return label
+
+
+def is_table(model: LoadedModel) -> bool:
+    """Whether the loaded model takes a table's row (`features`) rather than an image."""
+    return isinstance(model.artifacts.embedding, TableEmbedding)
+
+
+def require_kind(model: LoadedModel, *, table: bool) -> None:
+    """A 422 when a request's kind (`features` for a table, `image`) is not the one the
+    loaded model takes."""
+    if table and not is_table(model):
+        raise InputError(
+            422, "this model takes images: send `image` (base64 of an image file), not `features`"
+        )
+    if not table and is_table(model):
+        raise InputError(
+            422,
+            "this model takes a table's row: send `features` ({column: value, ...}; the "
+            "columns are in GET /model, manifest.extra.schema), not `image`",
+        )
+
+
+def embed_features(features: dict | None, model: LoadedModel) -> tuple[np.ndarray, dict[str, str]]:
+    """A table row -> (the model's vector, {column: category never seen in training}),
+    by the same code that built ref_data.csv; a row that does not fit the training
+    schema is a 422 naming the column."""
+    require_kind(model, table=True)
+    try:
+        vector, unknown = model.artifacts.embedding.embed_row(features)
+    except RowError as exc:
+        raise InputError(exc.status, exc.message) from None
+    if unknown:
+        metrics.observe_unknown_categories(unknown)
+    return vector, unknown
+
+
+def embed_request(
+    image: str | None, features: dict | None, model: LoadedModel, services: Services
+) -> tuple[np.ndarray, dict[str, str]]:
+    """A request's `image` or `features` -> (vector, unknown categories), or a 4xx;
+    a request of the other kind than the loaded model takes is a 422."""
+    if features is not None:
+        return embed_features(features, model)
+    require_kind(model, table=False)
+    upload = open_upload(decode_base64(image or "", services.settings), services.settings)
+    return embed_image(upload, model, services), {}

@@ -7,6 +7,7 @@
     observe_retrain(seconds, version)     # after each retraining
     observe_gate(accepted)                # the promotion gate's decision on it
     observe_trigger(trigger, fired)       # each check of a retraining trigger
+    observe_unknown_categories(unknown)   # a table row's categories unseen in training
 
 Every worker writes its values to small memory-mapped files in one folder
 (prometheus-client's multiprocess mode, folder.py) and /metrics sums them, so a scrape
@@ -24,6 +25,7 @@ from .record import (
     observe_prediction,
     observe_retrain,
     observe_trigger,
+    observe_unknown_categories,
     set_model_version,
 )
 
@@ -38,6 +40,7 @@ __all__ = [
     "observe_prediction",
     "observe_retrain",
     "observe_trigger",
+    "observe_unknown_categories",
     "render",
     "set_model_version",
 ]

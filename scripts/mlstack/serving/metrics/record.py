@@ -6,6 +6,7 @@ observe_feedback(correct, rows=rows) # after each stored /feedback row
 observe_retrain(seconds, version)    # after each retraining
 observe_gate(accepted)               # the promotion gate's decision on it
 observe_trigger(trigger, fired)      # each check of a retraining trigger
+observe_unknown_categories(unknown)  # a table row with categories unseen in training
 """
 
 from __future__ import annotations
@@ -52,3 +53,10 @@ def observe_gate(accepted: bool) -> None:
 
 def observe_trigger(trigger: str, fired: bool) -> None:
     series().triggers.labels(trigger=trigger, fired="true" if fired else "false").inc()
+
+
+def observe_unknown_categories(unknown: dict[str, str]) -> None:
+    """Count a table row's categories never seen in training, one per column (the
+    column names are the schema's, so the series stay few)."""
+    for column in unknown:
+        series().unknown_categories.labels(column=column).inc()

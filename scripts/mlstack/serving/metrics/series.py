@@ -39,6 +39,7 @@ class Series:
     last_retrain: Any
     triggers: Any
     gate: Any
+    unknown_categories: Any
 
 
 @cache
@@ -118,6 +119,12 @@ def series() -> Series:
             "mlstack_gate_decisions",
             "Promotion-gate decisions on retrained candidates",
             ["decision"],
+            registry=None,
+        ),
+        unknown_categories=Counter(
+            "mlstack_unknown_categories",
+            "A table model's rows holding a category never seen in training, by column",
+            ["column"],
             registry=None,
         ),
     )

@@ -14,7 +14,7 @@ from mlstack.artifacts import now_utc
 
 from .. import metrics
 from ..deps import ServicesDep, limit_feedback, require_token
-from ..inputs import decode_base64, embed_image, known_label, open_upload
+from ..inputs import embed_request, known_label
 from ..schemas import FeedbackRequest, FeedbackResponse
 from ..services import Services
 
@@ -28,8 +28,7 @@ def store_feedback(body: FeedbackRequest, services: Services) -> tuple[int, int,
     model = services.holder.model
     target = known_label(body.target, model, "target")
     prediction = known_label(body.prediction, model, "prediction")
-    image = open_upload(decode_base64(body.image, services.settings), services.settings)
-    vector = embed_image(image, model, services)
+    vector, _ = embed_request(body.image, body.features, model, services)
     rows = services.prod.append(
         vector,
         target,

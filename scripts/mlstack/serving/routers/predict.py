@@ -10,7 +10,14 @@ from starlette.concurrency import run_in_threadpool
 
 from .. import metrics
 from ..deps import ServicesDep
-from ..inputs import decode_base64, embed_image, is_large, open_upload
+from ..inputs import (
+    decode_base64,
+    embed_features,
+    embed_image,
+    is_large,
+    open_upload,
+    require_kind,
+)
 from ..schemas import PredictRequest, PredictResponse
 from ..services import Services
 
@@ -29,13 +36,32 @@ def predict_image(image: Image.Image, services: Services) -> PredictResponse:
     )
 
 
+def predict_row(features: dict, services: Services) -> PredictResponse:
+    model = services.holder.model
+    vector, unknown = embed_features(features, model)
+    prediction, probabilities = model.predict(vector)
+    metrics.observe_prediction(prediction)
+    return PredictResponse(
+        prediction=prediction,
+        probabilities=probabilities,
+        model_version=model.version,
+        prediction_id=uuid.uuid4().hex,
+        unknown_categories=unknown or None,
+    )
+
+
 @router.post(
     "/predict",
     response_model=PredictResponse,
+    response_model_exclude_none=True,
     responses={400: {"description": "not base64"}, 413: {"description": "too large"}},
 )
 async def predict(body: PredictRequest, services: ServicesDep) -> PredictResponse:
-    """Predict the label of an image (its file's bytes, base64-encoded)."""
+    """Predict the label of an image (its file's bytes, base64-encoded), or, for a
+    model trained on a table, of one row (`features`)."""
+    if body.features is not None:
+        return await run_in_threadpool(predict_row, body.features, services)
+    require_kind(services.holder.model, table=False)
     settings = services.settings
     data = decode_base64(body.image, settings)
     image = open_upload(data, settings)  # the header only
