@@ -196,23 +196,28 @@ def test_images_hold_the_installed_projects_and_no_tests_or_benchmarks(stack: St
         config = json.loads(docker("image", "inspect", "-f", "{{json .Config}}", image).stdout)
         assert (config.get("Healthcheck") or {}).get("Test"), f"{image} has no HEALTHCHECK"
         assert not any(v.startswith("PYTHONPATH=") for v in config["Env"]), image
+    # Searched in the running containers (a new one would copy the whole image on vfs).
+    for project, container in CONTAINERS.items():
         found = docker(
-            "run", "--rm", "--network", "none", "--entrypoint", "sh", image, "-c",
-            "find / -xdev \\( -path /proc -o -path /sys \\) -prune -o "
+            "exec", container, "sh", "-c",
+            "find / -xdev \\( -path /proc -o -path /sys -o -path /data -o -path /artifacts "
+            "-o -path /workspace \\) -prune -o "
             "\\( -name benchmarks -o -name tests -o -name 'test_*.py' -o -name '*.pkl' "
-            "-o -name ref_data.csv -o -name requirements-dev.txt \\) -print "
-            "| grep -v -e /site-packages/ -e /usr/lib/python3 -e /usr/local/lib/python3 ; "
+            "-o -name ref_data.csv -o -name requirements-dev.txt \\) -print 2>/dev/null "
+            "| grep -v -e /site-packages/ -e /dist-packages/ -e /usr/lib/python3 ; "
             "python -m pip show mlstack mlstack-webapp 2>/dev/null | grep -E '^(Name|Location):'",
             timeout=300,
         )  # fmt: skip
         assert found.returncode == 0, found.stderr
         lines = found.stdout.split("\n")
         stray = [line for line in lines if line.startswith("/")]
-        assert not stray, f"{image} holds {stray}"
+        assert not stray, f"{container} holds {stray}"
         installed = " ".join(lines)
-        package = "mlstack-webapp" if "webapp" in image else "mlstack"
-        assert f"Name: {package}" in installed, f"{image}: {package} not installed: {installed}"
-        assert "site-packages" in installed, f"{image}: {package} not a regular install"
+        package = "mlstack-webapp" if project == "webapp" else "mlstack"
+        assert f"Name: {package}" in installed, f"{container}: {package} not installed: {installed}"
+        assert "-packages" in installed, f"{container}: {package} not a regular install"
+        other = "mlstack" if project == "webapp" else "mlstack-webapp"
+        assert f"Name: {other}\n" not in found.stdout + "\n", f"{container} holds {other}"
 
 
 def test_servers_run_as_non_root(stack: Stack) -> None:
