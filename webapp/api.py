@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 from typing import Any
 
 import pandas as pd
@@ -35,6 +36,7 @@ PAGES = ("Predict", "Model")
 SOURCES = ("Upload an image", "Draw a digit", "Pick a sample")
 CANVAS_SIZE = 280
 DEFAULT_LABELS: list[Label] = list(range(10))
+MISSING = "(missing)"  # a category box's choice for a null, where training had them
 
 
 # ---------------------------------------------------------------- pure helpers
@@ -295,7 +297,7 @@ def show_prediction(prediction: Prediction, labels: list[Label]) -> None:
         )
 
 
-def feedback_form(client: ServingClient, image: bytes, digest: str) -> None:
+def feedback_form(client: ServingClient, image: bytes | dict, digest: str) -> None:
     prediction: Prediction = st.session_state.prediction["result"]
     labels = label_options(st.session_state.model, prediction)
     st.subheader("Was it right?")
@@ -426,7 +428,97 @@ def rollback_control(client: ServingClient, versions: list[ModelVersion]) -> Non
         (st.success if answer["ok"] else st.error)(answer["message"])
 
 
+def row_digest(row: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(row, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def number_input(column: dict[str, Any], default: Any) -> float | int:
+    """A number box within the data set's range for the column (integers step by 1)."""
+    name = column["name"]
+    low, high = column.get("min"), column.get("max")
+    if column.get("integer"):
+        cast, options = int, {"step": 1}
+    else:
+        cast, options = float, {"format": "%g"}
+    bounds = {}
+    if low is not None and high is not None:
+        bounds = {"min_value": cast(low), "max_value": cast(high)}
+    value = default if default is not None else low if low is not None else 0
+    if bounds:
+        value = min(max(value, bounds["min_value"]), bounds["max_value"])
+    help_text = None if not bounds else f"Range in the data set: {low:g} to {high:g}"
+    return st.number_input(
+        name, value=cast(value), key=f"feature_{name}", help=help_text, **bounds, **options
+    )
+
+
+def row_form(schema: dict[str, Any]) -> dict[str, Any]:
+    """One input per column of the training schema (GET /model); returns the row."""
+    example = schema.get("example") or {}
+    row: dict[str, Any] = {}
+    boxes = st.columns(2)
+    for i, column in enumerate(schema["columns"]):
+        name = column["name"]
+        with boxes[i % 2]:
+            if column["type"] == "category":
+                options = [*column.get("categories", [])]
+                if column.get("nullable"):
+                    options.append(MISSING)
+                default = example.get(name)
+                index = options.index(default) if default in options else 0
+                chosen = st.selectbox(name, options, index=index, key=f"feature_{name}")
+                row[name] = None if chosen == MISSING else chosen
+            else:
+                value = number_input(column, example.get(name))
+                missing = column.get("nullable") and st.checkbox(
+                    f"{name}: unknown", key=f"missing_{name}"
+                )
+                row[name] = None if missing else value
+    return row
+
+
+def table_page(client: ServingClient, model: ModelInfo) -> None:
+    """The Predict page for a model trained on a table: a form built from its schema."""
+    schema = model.schema or {}
+    target = schema.get("target", "target")
+    st.title("Table classifier")
+    st.write(
+        f"Fill in a row (the form starts from an example of the data set), **Predict** its "
+        f"`{target}`, then tell the model the true one: feedback is stored and the model "
+        "retrains on it."
+    )
+    form_col, result_col = st.columns(2, gap="large")
+    with form_col:
+        row = row_form(schema)
+        digest = row_digest(row)
+        clicked = st.button("Predict", key="predict_button", type="primary")
+    with result_col:
+        if clicked:
+            with st.spinner("Asking the serving API..."):
+                do_predict(client, row, digest)
+        if st.session_state.predict_error:
+            st.error(st.session_state.predict_error)
+        current = st.session_state.prediction
+        if current is not None and current["digest"] == digest:
+            result: Prediction = current["result"]
+            show_prediction(result, label_options(st.session_state.model, None))
+            for column, value in result.unknown_categories.items():
+                st.warning(
+                    f"`{column}` = {value!r} was never seen in training: "
+                    "it was encoded as an unknown category."
+                )
+            feedback_form(client, row, digest)
+        elif current is not None:
+            st.info("The row changed: press Predict for its label.")
+        else:
+            st.info("Fill in the row, then press Predict.")
+
+
 def predict_page(settings: WebappSettings, client: ServingClient) -> None:
+    model: ModelInfo | None = st.session_state.model
+    if model is not None and model.is_table:
+        table_page(client, model)
+        return
     st.title("Digit classifier")
     st.write(
         "Upload a picture of a handwritten digit, draw one, or pick a test image; "

@@ -51,6 +51,8 @@ class Prediction:
     probabilities: dict[str, float]
     model_version: int
     prediction_id: str | None
+    # A table model: {column: value} of the categories never seen in training.
+    unknown_categories: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -74,6 +76,13 @@ class ModelInfo:
     k: int | None
     prod_rows: int | None = None
     raw: dict[str, Any] = field(default_factory=dict)
+    # A model trained on a table: its training schema (columns, types, categories,
+    # ranges, an example row), from manifest.extra.schema; None for an image model.
+    schema: dict[str, Any] | None = None
+
+    @property
+    def is_table(self) -> bool:
+        return self.schema is not None
 
 
 @dataclass(frozen=True)
@@ -226,24 +235,27 @@ class ServingClient:
             labels = []
         k = body.get("retrain_every_k", body.get("k"))
         rows = body.get("prod_rows")
+        extra = manifest.get("extra") if isinstance(manifest.get("extra"), dict) else {}
+        schema = extra.get("schema") if extra.get("kind") == "table" else None
         return ModelInfo(
             version=version if isinstance(version, int) else None,
             classes=labels,
             k=k if isinstance(k, int) else None,
             prod_rows=rows if isinstance(rows, int) else None,
             raw=body,
+            schema=schema if isinstance(schema, dict) and schema.get("columns") else None,
         )
 
-    def predict(self, image: bytes) -> Prediction:
-        body = self._call(
-            "POST", "/predict", timeout=self.predict_timeout, json={"image": _b64(image)}
-        )
+    def predict(self, image: bytes | dict[str, Any]) -> Prediction:
+        """The label of an image (file bytes) or of a table's row ({column: value})."""
+        body = self._call("POST", "/predict", timeout=self.predict_timeout, json=_input(image))
         try:
             return Prediction(
                 prediction=parse_label(body["prediction"]),
                 probabilities={str(k): float(v) for k, v in body["probabilities"].items()},
                 model_version=int(body["model_version"]),
                 prediction_id=body.get("prediction_id"),
+                unknown_categories=dict(body.get("unknown_categories") or {}),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as error:
             raise ServingFailedError(
@@ -252,12 +264,12 @@ class ServingClient:
 
     def feedback(
         self,
-        image: bytes,
+        image: bytes | dict[str, Any],
         prediction: Label,
         target: Label,
         prediction_id: str | None = None,
     ) -> FeedbackResult:
-        payload: dict[str, Any] = {"image": _b64(image), "prediction": prediction, "target": target}
+        payload: dict[str, Any] = {**_input(image), "prediction": prediction, "target": target}
         if prediction_id:
             payload["prediction_id"] = prediction_id
         body = self._call("POST", "/feedback", timeout=self.feedback_timeout, json=payload)
@@ -316,6 +328,11 @@ class ServingClient:
 
 def _optional(value: Any, kind: type) -> Any:
     return None if value is None else kind(value)
+
+
+def _input(value: bytes | dict[str, Any]) -> dict[str, Any]:
+    """An image's file bytes as `image`, a table's row as `features`."""
+    return {"features": value} if isinstance(value, dict) else {"image": _b64(value)}
 
 
 def _b64(data: bytes) -> str:

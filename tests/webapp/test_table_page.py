@@ -1,0 +1,80 @@
+"""The page for a model trained on a table, driven by Streamlit's AppTest against a
+real serving API (uvicorn) on a table: a form built from the schema in GET /model,
+Predict, the true label, Feedback; the row reaches prod_data.csv."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from mlstack.settings import PipelineSettings
+from streamlit.testing.v1 import AppTest
+
+from tests.support.tables import table_env
+from tests.webapp.conftest import APP
+from tests.webapp.processes import serving_api
+
+pytestmark = pytest.mark.timeout(300)
+
+
+@pytest.fixture
+def table_api(table_project: PipelineSettings, tmp_path: Path) -> Iterator[str]:
+    with serving_api(table_project.project_root, tmp_path, **table_env(table_project)) as url:
+        yield url
+
+
+def open_page(url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> AppTest:
+    monkeypatch.setenv("SERVING_URL", url)
+    monkeypatch.setenv("SAMPLES_DIR", str(tmp_path / "no-samples"))
+    monkeypatch.setenv("REQUEST_TIMEOUT", "30")
+    monkeypatch.setenv("FEEDBACK_TIMEOUT", "120")
+    return AppTest.from_file(str(APP), default_timeout=60).run()
+
+
+def test_a_table_gets_a_form_predict_and_feedback(
+    table_api: str,
+    table_project: PipelineSettings,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    at = open_page(table_api, monkeypatch, tmp_path)
+    assert not at.exception
+    assert at.title[0].value == "Table classifier"
+    # One input per column: numbers within the data set's range, categories in a box.
+    alcohol = at.number_input(key="feature_alcohol")
+    assert (alcohol.min, alcohol.max) == (11.03, 14.83)
+    colour = at.selectbox(key="feature_colour")
+    assert colour.options == ["red", "rose", "white", "(missing)"]  # nullable in training
+    assert at.number_input(key="feature_magnesium").step == 1  # whole numbers
+    assert not at.file_uploader  # no image input for a table
+    alcohol.set_value(13.2)
+    colour.set_value("white")
+    at.button(key="predict_button").click().run()
+    assert not at.exception
+    assert not at.error, [e.value for e in at.error]
+    metric = at.metric[0]
+    assert metric.label == "Predicted label"
+    assert metric.value in {"class_0", "class_1", "class_2"}
+
+    (true_label,) = [s for s in at.selectbox if s.label == "True label"]
+    assert true_label.options == ["class_0", "class_1", "class_2"]
+    true_label.set_value("class_2")
+    at.button(key="feedback_button").click().run()
+    assert not at.exception
+    assert any("prod_data.csv now holds 1 row" in s.value for s in at.success)
+    prod = pd.read_csv(table_project.prod_data_path)
+    assert prod["target"].tolist() == ["class_2"]
+    assert prod["prediction"].tolist() == [metric.value]
+
+
+def test_a_changed_row_asks_for_a_new_prediction(
+    table_api: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    at = open_page(table_api, monkeypatch, tmp_path)
+    at.button(key="predict_button").click().run()
+    assert at.metric
+    at.number_input(key="feature_hue").set_value(1.2).run()
+    assert not at.metric
+    assert any("row changed" in i.value for i in at.info)
