@@ -124,11 +124,15 @@ def test_concurrent_predict_and_feedback_with_retrains(project: PipelineSettings
             future.result()
 
     accepted = len(tally.accepted_ids)
-    expected_version = 1 + accepted // K
+    most_versions = 1 + accepted // K
     store = ArtifactStore(project.artifacts_dir)
+
+    def newest_saw() -> int:
+        return store.history()[-1]["rows"].get("prod_seen", 0)
+
     # The last retrainings may still run (each k-th answer waits at most 5 s for its own).
     wait_deadline = time.monotonic() + 180
-    while store.current_version() != expected_version and time.monotonic() < wait_deadline:
+    while newest_saw() != accepted and time.monotonic() < wait_deadline:
         time.sleep(0.2)
     drain_seconds = time.perf_counter() - started - load_seconds
     ids = prediction_ids(project.prod_data_path)
@@ -154,7 +158,7 @@ def test_concurrent_predict_and_feedback_with_retrains(project: PipelineSettings
             "feedback_ms_mean": round(1000 * statistics.fmean(tally.latencies["feedback"]), 1),
             "accepted_feedback": accepted,
             "rows_found": len(ids),
-            "versions_expected": expected_version,
+            "versions_at_most": most_versions,
             "versions_found": store.current_version(),
             "seconds_until_last_version": round(drain_seconds, 1),
             "retrain_seconds": [h["metrics"].get("seconds") for h in history[1:]],
@@ -169,10 +173,13 @@ def test_concurrent_predict_and_feedback_with_retrains(project: PipelineSettings
     assert malformed_rows(project.prod_data_path, labels) == []
     assert sorted(ids) == sorted(tally.accepted_ids)
     assert httpx.get(f"{server.url}/model", timeout=30).json()["prod_rows"] == accepted
-    # One retraining per k rows, one at a time, each on at least the rows that triggered it.
-    assert [h["version"] for h in history] == list(range(1, expected_version + 1)), server.log()
-    triggers = sorted(int(h["reason"].split()[0]) for h in history[1:])
-    assert triggers == list(range(K, accepted + 1, K))
+    # Retrainings one at a time, each on at least the rows that triggered it; those that
+    # fell due while one ran coalesced into one more run, so the newest saw every row.
+    assert [h["version"] for h in history] == list(range(1, len(history) + 1)), server.log()
+    assert 2 <= len(history) <= most_versions
+    assert history[-1]["rows"]["prod_seen"] == accepted
+    seen = [h["rows"]["prod_seen"] for h in history[1:]]
+    assert seen == sorted(seen)
     for h in history[1:]:
         assert h["rows"]["prod_seen"] >= int(h["reason"].split()[0])
     assert tally.version_regressions == []
