@@ -12,7 +12,7 @@ from mlstack.artifacts import ArtifactStore
 from mlstack.examples import TABLES, main, write_table
 from mlstack.pipeline import bootstrap
 from mlstack.settings import PipelineSettings
-from mlstack.tabular import RowError, TableError, load_table
+from mlstack.tabular import RowError, TableEmbedding, TableError, load_table
 
 
 @pytest.mark.parametrize("name", sorted(TABLES))
@@ -97,3 +97,30 @@ def test_a_table_without_its_target_or_with_one_label_is_refused(tmp_path: Path)
         load_table(path, "label")
     with pytest.raises(ValueError, match="not both"):
         PipelineSettings(dataset_dir=tmp_path, dataset_csv=path)
+
+
+def test_the_numpy_encoding_equals_scikit_learns_transform(tmp_path: Path) -> None:
+    """ref_data.csv and every request go through TableEmbedding._encode (plain arrays);
+    it gives the fitted ColumnTransformer's own numbers, nulls and unknown categories
+    included, and survives a pickle round trip."""
+    import pickle
+
+    from tests.support.tables import write_table
+
+    path = write_table(tmp_path / "t.csv")
+    table = load_table(path, "target")
+    embedding = TableEmbedding.fit(table.features, table.schema, 30)
+    frame = table.features.copy()
+    frame.loc[frame.index[:5], "colour"] = "teal"  # never seen in training
+    expected = (embedding.preprocess_reference(frame) - embedding.pca.mean_) @ (
+        embedding.pca.components_.T
+    )
+    np.testing.assert_allclose(embedding.transform_frame(frame), expected, atol=1e-12)
+    again = pickle.loads(pickle.dumps(embedding))
+    row = {k: (None if pd.isna(v) else v) for k, v in frame.iloc[0].items()}
+    vector, unknown = again.embed_row(row)
+    assert unknown == {"colour": "teal"}
+    np.testing.assert_allclose(vector, expected[0], atol=1e-12)
+    # 13 numbers + 3 colours: the PCA is capped at 16 encoded features.
+    assert embedding.n_features == 16
+    assert embedding.n_components == 16
