@@ -28,7 +28,7 @@ class FastScorer:
             isinstance(model, SVC)
             and model.kernel == "rbf"
             and model.decision_function_shape == "ovr"
-            and len(self.classes) > 2
+            and len(self.classes) >= 2
             and self._mean is not None
         )
         if self._fast:
@@ -70,6 +70,13 @@ class FastScorer:
         confidence = ovo @ self._sides
         return votes + confidence / (3.0 * (np.abs(confidence) + 1.0))
 
+    def _svc_binary(self, x: np.ndarray) -> np.ndarray:
+        # Two classes: one signed margin (scikit-learn's decision_function, whose
+        # dual_coef_ and intercept_ carry its sign), as Classifier.scores stacks it.
+        distances = self._sv_sq - 2.0 * (self._sv @ x) + x @ x
+        margin = float((self._weights @ np.exp(-self._gamma * distances) + self._intercept)[0])
+        return np.array([-margin, margin])
+
     def scores(self, vector: np.ndarray) -> np.ndarray:
         """Class scores (summing to 1) of one (n_components,) vector."""
         if not self._fast:
@@ -77,4 +84,6 @@ class FastScorer:
         x = vector - self._mean
         if self._scale is not None:
             x = x / self._scale
+        if len(self.classes) == 2:
+            return softmax(self._svc_binary(x)[None])[0]
         return softmax(self._svc_ovr(x)[None])[0]

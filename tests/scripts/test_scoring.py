@@ -41,3 +41,23 @@ def test_other_models_are_scored_through_scikit_learn(trained_root: Path) -> Non
     vector = ref.vectors[5]
     np.testing.assert_allclose(scorer.scores(vector), classifier.scores(vector[None])[0])
     assert scorer.scores(vector).sum() == pytest.approx(1)
+
+
+def test_two_classes_are_scored_by_numpy_too(trained_root: Path) -> None:
+    """A two-class SVC (a binary table such as breast cancer) has one signed margin;
+    the numpy scorer gives scikit-learn's scores for it as well."""
+    settings = PipelineSettings(project_root=trained_root)
+    ref = read_reference(settings, ArtifactStore(settings.artifacts_dir).manifest().n_components)
+    two = np.isin(ref.targets, [3, 8])
+    for labels in (ref.targets[two], np.where(ref.targets[two] == 3, "benign", "malignant")):
+        classifier = Classifier(*fit(ref.vectors[two], labels))
+        scorer = FastScorer(classifier)
+        assert scorer._fast
+        rng = np.random.default_rng(1)
+        vectors = np.vstack([ref.vectors[two][::5], rng.normal(0, 5, (20, ref.vectors.shape[1]))])
+        expected = classifier.scores(vectors)
+        got = np.array([scorer.scores(v) for v in vectors])
+        np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12)
+        assert [scorer.classes[i] for i in got.argmax(axis=1)] == classifier.predict(
+            vectors
+        ).tolist()
