@@ -447,9 +447,10 @@ def number_input(column: dict[str, Any], default: Any) -> float | int:
     if bounds:
         value = min(max(value, bounds["min_value"]), bounds["max_value"])
     help_text = None if not bounds else f"Range in the data set: {low:g} to {high:g}"
-    return st.number_input(
-        name, value=cast(value), key=f"feature_{name}", help=help_text, **bounds, **options
-    )
+    key = f"feature_{name}"
+    # A value already in the session (typed, or a held-out row) is the widget's own.
+    start = {} if key in st.session_state else {"value": cast(value)}
+    return st.number_input(name, key=key, help=help_text, **start, **bounds, **options)
 
 
 def row_form(schema: dict[str, Any]) -> dict[str, Any]:
@@ -466,7 +467,9 @@ def row_form(schema: dict[str, Any]) -> dict[str, Any]:
                     options.append(MISSING)
                 default = example.get(name)
                 index = options.index(default) if default in options else 0
-                chosen = st.selectbox(name, options, index=index, key=f"feature_{name}")
+                key = f"feature_{name}"
+                start = {} if key in st.session_state else {"index": index}
+                chosen = st.selectbox(name, options, key=key, **start)
                 row[name] = None if chosen == MISSING else chosen
             else:
                 value = number_input(column, example.get(name))
@@ -477,7 +480,55 @@ def row_form(schema: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-def table_page(client: ServingClient, model: ModelInfo) -> None:
+def form_value(column: dict[str, Any], value: Any) -> Any:
+    """A CSV cell as the form holds it: None, text, int for whole-number columns."""
+    if value is None or (isinstance(value, float) and value != value):
+        return None
+    if column["type"] == "category":
+        return str(value)
+    return int(value) if column.get("integer") else float(value)
+
+
+def held_out_rows(settings: WebappSettings, schema: dict[str, Any]) -> list[dict[str, Any]]:
+    """data/samples/samples.csv (held-out rows the API exports on its first start), as
+    {"title", "row", "label"}; empty when there is none or it is not this table's."""
+    path = settings.samples_dir / "samples.csv"
+    target = schema.get("target", "target")
+    names = [c["name"] for c in schema["columns"]]
+    try:
+        frame = pd.read_csv(path)
+    except (OSError, ValueError):
+        return []
+    if not set(names) | {target} <= set(frame.columns):
+        return []
+    out = []
+    for i, record in enumerate(frame.to_dict("records")):
+        row = {c["name"]: form_value(c, record[c["name"]]) for c in schema["columns"]}
+        label = parse_label(record[target])
+        where = record.get("ref_row", i)
+        out.append({"title": f"row {where} (label {label})", "row": row, "label": label})
+    return out
+
+
+def fill_form(rows: list[dict[str, Any]], categories: set[str], choice_key: str) -> None:
+    """The held-out row box's callback: the form takes that row, and its label is
+    offered as the true one."""
+    index = st.session_state[choice_key]
+    if index is None:
+        return
+    chosen = rows[index]
+    for name, value in chosen["row"].items():
+        if name in categories:
+            st.session_state[f"feature_{name}"] = MISSING if value is None else value
+        elif value is None:
+            st.session_state[f"missing_{name}"] = True
+        else:
+            st.session_state[f"feature_{name}"] = value
+            st.session_state[f"missing_{name}"] = False
+    st.session_state.label_hints[row_digest(chosen["row"])] = chosen["label"]
+
+
+def table_page(settings: WebappSettings, client: ServingClient, model: ModelInfo) -> None:
     """The Predict page for a model trained on a table: a form built from its schema."""
     schema = model.schema or {}
     target = schema.get("target", "target")
@@ -489,6 +540,21 @@ def table_page(client: ServingClient, model: ModelInfo) -> None:
     )
     form_col, result_col = st.columns(2, gap="large")
     with form_col:
+        samples = held_out_rows(settings, schema)
+        if samples:
+            st.selectbox(
+                "Start from a held-out row (never trained on; its label is offered below)",
+                range(len(samples)),
+                index=None,
+                format_func=lambda i: samples[i]["title"],
+                key="held_out_row",
+                on_change=fill_form,
+                args=(
+                    samples,
+                    {c["name"] for c in schema["columns"] if c["type"] == "category"},
+                    "held_out_row",
+                ),
+            )
         row = row_form(schema)
         digest = row_digest(row)
         clicked = st.button("Predict", key="predict_button", type="primary")
@@ -517,7 +583,7 @@ def table_page(client: ServingClient, model: ModelInfo) -> None:
 def predict_page(settings: WebappSettings, client: ServingClient) -> None:
     model: ModelInfo | None = st.session_state.model
     if model is not None and model.is_table:
-        table_page(client, model)
+        table_page(settings, client, model)
         return
     st.title("Digit classifier")
     st.write(
