@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .artifacts import ArtifactStore
-from .prod_store import ProdDataStore, prod_columns
+from .prod_store import prod_columns
 from .settings import StackSettings
+from .stores import open_artifact_store, open_prod_store
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -50,7 +50,7 @@ def make_feedback(
     out = pd.DataFrame(vectors, columns=features)
     out["target"] = picked["target"].to_numpy()
     if predicted:
-        artifacts = ArtifactStore(settings.artifacts_dir).load()
+        artifacts = open_artifact_store(settings).load()
         out["prediction"] = artifacts.classifier.predict(vectors) if rows else []
         out["model_version"] = artifacts.version
     else:
@@ -81,8 +81,9 @@ def append_feedback(
     settings: StackSettings, vectors: np.ndarray, targets: list, predictions: list
 ) -> None:
     """Rows of given vectors, targets and predictions, appended the way the serving
-    API appends them (through ProdDataStore, one locked write per row)."""
-    store = ProdDataStore(settings.prod_data_path, vectors.shape[1])
+    API appends them (through the store it uses: prod_data.csv, one locked write per row,
+    or the database's table with DATABASE_URL)."""
+    store = open_prod_store(settings, vectors.shape[1])
     for i, (vector, target, prediction) in enumerate(
         zip(vectors, targets, predictions, strict=True)
     ):
