@@ -56,18 +56,6 @@ class StackSettings(BaseSettings):
     db_connect_timeout: float = Field(
         default=3.0, gt=0, description="Seconds to wait for a database connection"
     )
-    database_url: str | None = Field(
-        default=None,
-        description="PostgreSQL (postgresql://user:password@host:5432/db): feedback rows, "
-        "model versions and retraining requests live there, so several replicas share them "
-        "without a shared disk. Unset: files (prod_data.csv, artifacts/), one machine",
-    )
-    db_pool_size: int = Field(
-        default=5, ge=1, description="Connections each process keeps open to the database"
-    )
-    db_connect_timeout: float = Field(
-        default=3.0, gt=0, description="Seconds to wait for a database connection"
-    )
 
     @model_validator(mode="before")
     @classmethod
@@ -238,15 +226,6 @@ class ServingSettings(PipelineSettings):
     )
     retrain_niceness: int = Field(
         default=10, ge=0, le=19, description="CPU niceness of the retraining process"
-    )
-    retrain_in_api: bool = Field(
-        default=True,
-        description="Retrain inside the API (one at a time across workers and, with "
-        "DATABASE_URL, across replicas); false: the API only records due retrainings and a "
-        "separate worker (python -m mlstack.trainer) runs them",
-    )
-    trainer_poll_seconds: float = Field(
-        default=1.0, gt=0, description="How often the trainer worker looks for due retrainings"
     )
     retrain_in_api: bool = Field(
         default=True,
