@@ -69,6 +69,17 @@ class Manifest:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def summary(self) -> dict[str, Any]:
+        """What a list of versions shows of each (history, GET /model/versions)."""
+        return {
+            "version": self.version,
+            "trained_at": self.trained_at,
+            "reason": self.reason,
+            "rows": self.rows,
+            "metrics": self.metrics,
+            "gate": self.gate,
+        }
+
 
 @dataclass
 class ArtifactSet:
@@ -147,16 +158,7 @@ class ArtifactStore:
                 m = self.manifest(version)
             except ArtifactError:
                 continue
-            out.append(
-                {
-                    "version": m.version,
-                    "trained_at": m.trained_at,
-                    "reason": m.reason,
-                    "rows": m.rows,
-                    "metrics": m.metrics,
-                    "gate": m.gate,
-                }
-            )
+            out.append(m.summary())
         return out
 
     def load(self, version: int | None = None) -> ArtifactSet:

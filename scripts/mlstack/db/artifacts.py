@@ -115,16 +115,7 @@ class PostgresArtifactStore:
                 m = Manifest(**data)
             except TypeError:
                 continue
-            out.append(
-                {
-                    "version": m.version,
-                    "trained_at": m.trained_at,
-                    "reason": m.reason,
-                    "rows": m.rows,
-                    "metrics": m.metrics,
-                    "gate": m.gate,
-                }
-            )
+            out.append(m.summary())
         return out
 
     def load(self, version: int | None = None) -> ArtifactSet:
