@@ -35,10 +35,6 @@ log = logging.getLogger(__name__)
 REFERENCE_FILES = ("ref_data.csv", "synthetic_data.csv")
 
 
-class DatabaseUnavailableError(RuntimeError):
-    """The database cannot be reached right now: the API answers 503, never 500."""
-
-
 def uses_database(settings: StackSettings) -> bool:
     return bool(getattr(settings, "database_url", None))
 

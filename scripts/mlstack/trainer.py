@@ -26,12 +26,12 @@ import time
 from typing import Any
 
 from .artifacts import Manifest
+from .errors import DatabaseUnavailableError
 from .logs import setup_logging
 from .pipeline import bootstrap
 from .retraining import retrain
 from .settings import ServingSettings
 from .stores import (
-    DatabaseUnavailableError,
     bootstrap_lock,
     open_artifact_store,
     open_prod_store,

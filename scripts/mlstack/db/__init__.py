@@ -5,7 +5,7 @@ The migrations are the numbered SQL files of mlstack/db/migrations (001_*.sql, .
 applied in order at the first connection of a process, under an advisory lock (several
 replicas start at once), each recorded in the table schema_version.
 
-A database that cannot be reached raises mlstack.stores.DatabaseUnavailableError (the
+A database that cannot be reached raises mlstack.errors.DatabaseUnavailableError (the
 API's 503), never a driver error.
 """
 
@@ -22,7 +22,7 @@ from importlib import resources
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, Engine, make_url
 
-from ..stores import DatabaseUnavailableError
+from ..errors import DatabaseUnavailableError
 
 log = logging.getLogger(__name__)
 

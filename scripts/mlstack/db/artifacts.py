@@ -35,7 +35,7 @@ from ..artifacts import (
     sha256_of,
 )
 from ..embedding import Embedding
-from ..stores import DatabaseUnavailableError
+from ..errors import DatabaseUnavailableError
 from ..training import Classifier
 from . import reachable
 

@@ -32,10 +32,11 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from ..drift import column_drift
+from ..errors import DatabaseUnavailableError
 from ..prod_store import LABEL_COLUMNS
 from ..quality import classification_quality
 from ..settings import ReportingSettings
-from ..stores import DatabaseUnavailableError, database_stamp, uses_database
+from ..stores import database_stamp, uses_database
 from .data import read_feedback, read_reference
 
 log = logging.getLogger(__name__)

@@ -23,11 +23,11 @@ from fastapi.responses import JSONResponse
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from threadpoolctl import threadpool_info, threadpool_limits
 
+from mlstack.errors import DatabaseUnavailableError
 from mlstack.logs import setup_logging
 from mlstack.pipeline import bootstrap
 from mlstack.settings import ServingSettings, get_serving_settings
 from mlstack.stores import (
-    DatabaseUnavailableError,
     bootstrap_lock,
     open_artifact_store,
     open_prod_store,

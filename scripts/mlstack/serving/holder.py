@@ -17,8 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from mlstack.artifacts import ArtifactError, ArtifactSet, ArtifactStore
+from mlstack.errors import DatabaseUnavailableError
 from mlstack.scoring import FastScorer
-from mlstack.stores import DatabaseUnavailableError
 
 from . import metrics
 

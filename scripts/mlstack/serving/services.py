@@ -8,8 +8,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from mlstack.errors import DatabaseUnavailableError
 from mlstack.settings import ServingSettings
-from mlstack.stores import DatabaseUnavailableError, request_retrain
+from mlstack.stores import request_retrain
 
 from .holder import ModelHolder
 from .ratelimit import RateLimiter
