@@ -11,6 +11,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -81,11 +82,27 @@ def e2e_images(docker_engine: str) -> Iterator[str]:
     the build cache) by the next; all are removed when the session ends, whatever happened.
     `docker rmi` (unlike `compose down --rmi`) also deletes the untagged parent images of
     the classic builder's steps: with vfs each is a full copy."""
+    started = datetime.now(UTC)
     try:
         yield docker_engine
     finally:
-        for image in [*e2e_image_names(), *sorted(_BUILT_IDS)]:
+        for image in [*e2e_image_names(), *sorted(_BUILT_IDS), *_project_stages(since=started)]:
             docker("rmi", image, timeout=600)
+
+
+def _project_stages(since: datetime) -> list[str]:
+    """The untagged images of the Dockerfiles' first stage (`FROM scratch AS project`:
+    only COPYs into /image/) built since then: removing the images does not remove them."""
+    found = []
+    for image in docker("images", "-q", "--no-trunc", "--filter", "dangling=true").stdout.split():
+        steps = docker("history", "--no-trunc", "--format", "{{.CreatedBy}}", image).stdout
+        if not steps.strip() or not all(" in /image/" in s for s in steps.splitlines()):
+            continue
+        created = docker("image", "inspect", "-f", "{{.Created}}", image).stdout.strip()
+        when = datetime.fromisoformat(created[:26].rstrip("Z") + "+00:00")
+        if when >= since:
+            found.append(image)
+    return found
 
 
 _BUILT_IDS: set[str] = set()
