@@ -36,7 +36,7 @@ EVAL_FONTS = find_fonts(["eval"])
 needs_fonts = pytest.mark.skipif(
     not EVAL_FONTS,
     reason="no evaluation font (apt-get install fonts-liberation fonts-freefont-ttf "
-    "fonts-urw-base35; tools/test.sh does it)",
+    "fonts-urw-base35; tools/setup-machine.sh does it)",
 )
 
 
