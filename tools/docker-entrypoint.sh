@@ -21,6 +21,12 @@
 # none); no-new-privileges stays on (it only stops gaining privileges).
 set -eu
 
+# The serving image's CMD is the brief's `uvicorn api:app`, whose worker count comes from
+# WEB_CONCURRENCY: SERVING_WORKERS, the stack's own setting (README), sets it.
+if [ -n "${SERVING_WORKERS:-}" ] && [ -z "${WEB_CONCURRENCY:-}" ]; then
+  export WEB_CONCURRENCY="$SERVING_WORKERS"
+fi
+
 if [ "$(id -u)" != 0 ]; then
   exec "$@"
 fi

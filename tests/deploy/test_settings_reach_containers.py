@@ -1,0 +1,104 @@
+"""Settings reach the containers: one optional .env at the repository root feeds every
+service, from the root compose.yml and from each folder's file; SERVING_WORKERS becomes
+the worker count of the image's `uvicorn api:app`."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.docker.test_compose_files import _compose
+
+ROOT = Path(__file__).resolve().parents[2]
+SERVICE_FILES = {
+    "serving-api": "serving/docker-compose.yml",
+    "webapp": "webapp/docker-compose.yml",
+    "reporting": "reporting/docker-compose.yml",
+}
+ENTRYPOINT = ROOT / "tools" / "docker-entrypoint.sh"
+
+
+def _environments(checkout: Path, compose_file: str, cwd: Path) -> dict[str, dict]:
+    done = subprocess.run(
+        [*_compose(), "-f", str(checkout / compose_file), "config", "--format", "json"],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(checkout)},  # nothing from this shell
+    )
+    assert done.returncode == 0, done.stderr
+    return {
+        name: service.get("environment") or {}
+        for name, service in json.loads(done.stdout)["services"].items()
+    }
+
+
+@pytest.fixture
+def checkout(tmp_path: Path) -> Path:
+    """The compose files alone, laid out as in the repository, with a root .env."""
+    for name in ["compose.yml", *SERVICE_FILES.values()]:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(ROOT / name, tmp_path / name)
+    (tmp_path / ".env").write_text("RETRAIN_EVERY_K=50\nGATE_TOLERANCE=0.05\nAPI_TOKEN=s3cret\n")
+    return tmp_path
+
+
+def test_the_root_env_file_reaches_every_service_of_make_up(checkout: Path) -> None:
+    environments = _environments(checkout, "compose.yml", checkout)
+    assert set(environments) == set(SERVICE_FILES)
+    for name, environment in environments.items():
+        assert environment.get("RETRAIN_EVERY_K") == "50", name
+        assert environment.get("GATE_TOLERANCE") == "0.05", name
+        assert environment.get("API_TOKEN") == "s3cret", name
+    # What a service must have whatever the file says stays its own.
+    assert environments["webapp"]["SERVING_URL"] == "http://serving-api:8080"
+
+
+@pytest.mark.parametrize("service", SERVICE_FILES)
+@pytest.mark.parametrize("where", ["from-the-root", "from-the-folder"])
+def test_the_root_env_file_reaches_the_briefs_per_folder_commands(
+    checkout: Path, service: str, where: str
+) -> None:
+    compose_file = SERVICE_FILES[service]
+    cwd = checkout if where == "from-the-root" else (checkout / compose_file).parent
+    environment = _environments(checkout, compose_file, cwd)[service]
+    assert environment.get("RETRAIN_EVERY_K") == "50"
+    assert environment.get("GATE_TOLERANCE") == "0.05"
+
+
+def test_without_an_env_file_the_services_keep_the_code_defaults(checkout: Path) -> None:
+    (checkout / ".env").unlink()
+    for name, environment in _environments(checkout, "compose.yml", checkout).items():
+        # Defaults live in mlstack.settings (and the images' ENV), not in the compose files.
+        assert "RETRAIN_EVERY_K" not in environment, name
+
+
+def _entrypoint_env(extra: dict[str, str]) -> dict[str, str]:
+    # As a non-root user the entrypoint changes no owner and runs the command as is.
+    command = ["sh", str(ENTRYPOINT), "env"]
+    if os.getuid() == 0:
+        command = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *command]
+    done = subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+        env={"PATH": "/usr/bin:/bin", **extra},
+    )
+    return dict(line.split("=", 1) for line in done.stdout.splitlines() if "=" in line)
+
+
+def test_serving_workers_sets_the_worker_count_of_uvicorn() -> None:
+    assert _entrypoint_env({"SERVING_WORKERS": "3"})["WEB_CONCURRENCY"] == "3"
+    # uvicorn's own variable, when given, is left alone; nothing set, nothing added.
+    both = {"SERVING_WORKERS": "3", "WEB_CONCURRENCY": "2"}
+    assert _entrypoint_env(both)["WEB_CONCURRENCY"] == "2"
+    assert "WEB_CONCURRENCY" not in _entrypoint_env({})
