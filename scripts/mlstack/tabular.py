@@ -44,6 +44,8 @@ CATEGORY = "category"
 # A column of numbers with this few distinct values or fewer still counts as numbers;
 # a column is categorical only when it holds text (or booleans).
 MAX_CATEGORIES = 1000
+# How the report names a category it cannot tell (one never seen in training).
+UNKNOWN_CATEGORY = "(unknown)"
 
 
 class TableError(ValueError):
@@ -323,6 +325,31 @@ class TableEmbedding:
             parts.append(onehot)
         encoded = np.hstack(parts) if len(parts) > 1 else parts[0]
         return (encoded - self.pca.mean_) @ self.pca.components_.T
+
+    def columns_back(self, vectors: np.ndarray) -> pd.DataFrame:
+        """PCA vectors -> the table's own columns, for the report's drift of the raw
+        columns (prod_data.csv keeps the brief's layout: vectors only). Numbers come back
+        on their own scale, a category as the one its one-hot block points to most, or
+        UNKNOWN_CATEGORY when the block is near zero (a category unseen in training).
+        Exact but for imputed values when the PCA keeps every encoded feature (the
+        default for tables of up to N_COMPONENTS encoded features), an approximation
+        otherwise."""
+        fitted = self._fitted()
+        encoded = np.asarray(vectors, dtype=np.float64) @ self.pca.components_ + self.pca.mean_
+        out: dict[str, Any] = {}
+        numeric = self.schema.numeric
+        if numeric:
+            numbers = encoded[:, : len(numeric)] * fitted["scale"] + fitted["mean"]
+            out.update({name: numbers[:, j] for j, name in enumerate(numeric)})
+        for name, (index, _fill, offset) in zip(
+            self.schema.categorical, fitted.get("categories", []), strict=True
+        ):
+            block = encoded[:, len(numeric) + offset : len(numeric) + offset + len(index)]
+            known = np.array(list(index), dtype=object)  # position order
+            out[name] = np.where(
+                block.max(axis=1) >= 0.5, known[block.argmax(axis=1)], UNKNOWN_CATEGORY
+            )
+        return pd.DataFrame(out, columns=self.schema.names)
 
     def _fitted(self) -> dict[str, Any]:
         """The fitted numbers of the ColumnTransformer, read once per process."""

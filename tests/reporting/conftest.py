@@ -15,6 +15,8 @@ from mlstack.pipeline import bootstrap
 from mlstack.reporting.run import run_once
 from mlstack.settings import PipelineSettings, ReportingSettings
 
+from tests.support.tables import table_project, table_root  # noqa: F401  (fixtures)
+
 BATCH = 100
 COMPONENTS = 8
 

@@ -8,6 +8,7 @@ from evidently.sdk.models import PanelMetric
 from evidently.sdk.panels import bar_plot_panel, counter_panel, line_plot_panel, text_panel
 from evidently.ui.workspace import Project, Workspace
 
+from ..tabular import NUMBER
 from .evidently_metrics import metric_type
 
 log = logging.getLogger(__name__)
@@ -32,7 +33,10 @@ def find_or_create_project(workspace: Workspace, name: str) -> Project:
     return project
 
 
-def panels() -> list:
+def panels(table_columns: dict[str, str] | None = None) -> list:
+    """The dashboard; for a table data set, one more panel: its own numeric columns'
+    drift per batch."""
+
     def metric(name: str, legend: str) -> PanelMetric:
         return PanelMetric(legend=legend, metric=metric_type(name))
 
@@ -144,17 +148,40 @@ def panels() -> list:
             ],
             size="half",
         ),
+        *_table_panels(table_columns or {}),
     ]
 
 
-def ensure_dashboard(project: Project, state: dict) -> None:
-    """Rebuild the panels when they are not those of DASHBOARD_VERSION."""
-    titles = [p.title for p in panels()]
+def _table_panels(table_columns: dict[str, str]) -> list:
+    numbers = [column for column, kind in table_columns.items() if kind == NUMBER]
+    if not numbers:
+        return []
+    values = [
+        PanelMetric(
+            legend=column, metric=metric_type("ValueDrift"), metric_labels={"column": column}
+        )
+        for column in numbers
+    ]
+    return [
+        line_plot_panel(
+            title="The table's own columns: drift test p-value per batch (drift at 0.05 or below)",
+            values=values,
+            size="full",
+        )
+    ]
+
+
+def ensure_dashboard(
+    project: Project, state: dict, table_columns: dict[str, str] | None = None
+) -> None:
+    """Rebuild the panels when they are not those of DASHBOARD_VERSION (for this data
+    set's columns)."""
+    titles = [p.title for p in panels(table_columns)]
     model = project.dashboard.model()
     if state.get("dashboard") == DASHBOARD_VERSION and [p.title for p in model.panels] == titles:
         return
     project.dashboard.clear_dashboard()
-    for panel in panels():
+    for panel in panels(table_columns):
         project.dashboard.add_panel(panel, tab="Monitoring")
     state["dashboard"] = DASHBOARD_VERSION
     log.info("dashboard: %d panels", len(titles))

@@ -25,6 +25,7 @@ from ..feedback import FeedbackRows, burst_mask, contested_mask
 from ..prod_store import LABEL_COLUMNS, METADATA_COLUMNS
 from ..settings import PipelineSettings, ReportingSettings
 from ..stores import fetch_reference_files, open_artifact_store, open_prod_store
+from ..tabular import TableEmbedding
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +67,9 @@ def read_feedback(settings: ReportingSettings, features: list[str]) -> pd.DataFr
     return prod.reset_index(drop=True)
 
 
-def predict_reference(settings: ReportingSettings, ref: pd.DataFrame, features: list[str]) -> bool:
-    """Add the model's predictions to the reference rows; False when there is no model."""
+def predict_reference(settings: ReportingSettings, ref: pd.DataFrame, features: list[str]):
+    """Add the model's predictions to the reference rows, and answer the loaded artifacts
+    (None, and no prediction column, when there is no model)."""
     try:
         artifacts = open_artifact_store(settings).load()
         if artifacts.embedding.n_components != len(features):
@@ -77,10 +79,31 @@ def predict_reference(settings: ReportingSettings, ref: pd.DataFrame, features: 
             )
     except Exception as exc:  # no model: drift still works, reference quality is left out
         log.warning("no reference classification quality (%s)", exc)
-        return False
+        return None
     ref["prediction"] = artifacts.classifier.predict(ref[features].to_numpy())
     log.info("reference predictions from model version %d", artifacts.version)
-    return True
+    return artifacts
+
+
+def add_table_columns(
+    embedding: object, ref: pd.DataFrame, prod: pd.DataFrame, features: list[str]
+) -> dict[str, str]:
+    """For a table data set (DATASET_CSV), its own columns beside the PCA ones, on both
+    sides, read back from the vectors (TableEmbedding.columns_back): drift there tells
+    which measured quantity moved, which the PCA columns do not. Answers column ->
+    "number" or "category" (none for images). A column whose name the report already
+    uses (PCA_1, target, ...) gets a "raw_" prefix."""
+    if not isinstance(embedding, TableEmbedding):
+        return {}
+    taken = {*ref.columns, *prod.columns}
+    kinds = {}
+    for side in (ref, prod):
+        back = embedding.columns_back(side[features].to_numpy(dtype=np.float64))
+        for spec in embedding.schema.columns:
+            name = f"raw_{spec.name}" if spec.name in taken else spec.name
+            side[name] = back[spec.name].to_numpy()
+            kinds[name] = spec.type
+    return kinds
 
 
 def fingerprint(frame: pd.DataFrame) -> str:
@@ -148,6 +171,7 @@ class Inputs:
     reference: pd.DataFrame  # features, target, and prediction when a model was loaded
     reference_has_prediction: bool
     prod: pd.DataFrame  # feedback rows, in file order
+    table_columns: dict[str, str]  # a table's own columns (both frames hold them) -> kind
     reference_key: str  # ref_data.csv's rows and the burst rule: a change redoes every batch
     burst_rule: BurstRule
     gate: list[dict]  # ArtifactStore.history() entries with a gate decision
@@ -155,12 +179,17 @@ class Inputs:
 
 def load_inputs(settings: ReportingSettings) -> Inputs:
     ref, features = read_reference(settings)
-    has_prediction = predict_reference(settings, ref, features)
+    artifacts = predict_reference(settings, ref, features)
     prod = read_feedback(settings, features)
+    table = add_table_columns(getattr(artifacts, "embedding", None), ref, prod, features)
     rule = BurstRule.from_environment(settings)
     key = fingerprint(ref[[*features, "target"]]) + f":{len(ref)}"
     key += f":burst {rule.share:g}/{rule.min_rows}"
-    return Inputs(features, ref, has_prediction, prod, key, rule, gate_history(settings))
+    if table:  # snapshots made before the table's columns were reported are redone
+        key += ":table " + ",".join(table)
+    return Inputs(
+        features, ref, artifacts is not None, prod, table, key, rule, gate_history(settings)
+    )
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """The report of one batch of feedback rows against the reference: row count, data
-drift of the embedding columns, classification quality, contested and burst rows;
-and the report of one retraining's gate decision."""
+drift of the embedding columns (and, for a table, of its own columns), classification
+quality, contested and burst rows; and the report of one retraining's gate decision."""
 
 from __future__ import annotations
 
@@ -8,38 +8,60 @@ import warnings
 
 import pandas as pd
 from evidently import DataDefinition, Dataset, MulticlassClassification, Report
-from evidently.metrics import F1ByLabel, PrecisionByLabel, RecallByLabel, RowCount
+from evidently.metrics import F1ByLabel, PrecisionByLabel, RecallByLabel, RowCount, ValueDrift
 from evidently.presets import DataDriftPreset
 from sklearn.exceptions import UndefinedMetricWarning
 
 from .. import drift
 from ..prod_store import LABEL_COLUMNS
+from ..tabular import NUMBER
 from .data import Batch, Inputs, feedback_flags
 from .evidently_metrics import flag_metrics, gate_metrics, score_metrics
 
 
-def data_definition(features: list[str], with_prediction: bool) -> DataDefinition:
+def data_definition(
+    features: list[str], with_prediction: bool, table: dict[str, str] | None = None
+) -> DataDefinition:
     """With predictions on both sides, a multiclass task (for Evidently's per-class
     figures and confusion matrix). Without a model, the reference has no prediction
     column, and Evidently refuses a task whose prediction is on one side only: the
     labels are then plain columns, which the headline figures read all the same."""
+    table = table or {}
+    numbers = [*features, *(c for c, kind in table.items() if kind == NUMBER)]
+    categories = [c for c, kind in table.items() if kind != NUMBER]
     if not with_prediction:
-        return DataDefinition(numerical_columns=features, categorical_columns=["target"])
+        return DataDefinition(
+            numerical_columns=numbers, categorical_columns=[*categories, "target"]
+        )
     target, prediction = LABEL_COLUMNS
     return DataDefinition(
-        numerical_columns=features,
+        numerical_columns=numbers,
+        categorical_columns=categories,
         classification=[MulticlassClassification(target=target, prediction_labels=prediction)],
     )
 
 
-def build_report(features: list[str], with_reference_quality: bool, drift_share: float) -> Report:
+def build_report(
+    features: list[str],
+    with_reference_quality: bool,
+    drift_share: float,
+    table: dict[str, str] | None = None,
+) -> Report:
     metrics: list = [
         RowCount(),
-        # The PCA columns only, not target/prediction, with the stack's one drift test.
+        # The PCA columns only, not target/prediction, with the stack's one drift test:
+        # its share is the dashboard's, the exporter's and the drift trigger's figure.
         DataDriftPreset(columns=features, **drift.evidently_options(drift_share)),
         *score_metrics(),
         *flag_metrics(),
     ]
+    # A table's own columns: one drift result each (numbers by the same test, categories
+    # by Evidently's pick for categories), outside the share above.
+    for column, kind in (table or {}).items():
+        if kind == NUMBER:
+            metrics.append(ValueDrift(column=column, method=drift.METHOD, threshold=drift.P_VALUE))
+        else:
+            metrics.append(ValueDrift(column=column))
     if with_reference_quality:
         # Evidently's per-class figures need the prediction column on both sides.
         metrics += [F1ByLabel(), PrecisionByLabel(), RecallByLabel()]
@@ -49,11 +71,12 @@ def build_report(features: list[str], with_reference_quality: bool, drift_share:
 def run_batch(inputs: Inputs, batch: Batch, drift_share: float):
     """The snapshot of `batch`."""
     rows = batch.rows
-    definition = data_definition(inputs.features, inputs.reference_has_prediction)
+    table = inputs.table_columns
+    definition = data_definition(inputs.features, inputs.reference_has_prediction, table)
     # contested / burst: plain 0/1 columns of the current rows only, read by flag_metrics
     flags = feedback_flags(rows, inputs.features, inputs.burst_rule)
     current = Dataset.from_pandas(
-        pd.concat([rows[[*inputs.features, *LABEL_COLUMNS]], flags], axis=1),
+        pd.concat([rows[[*inputs.features, *table, *LABEL_COLUMNS]], flags], axis=1),
         data_definition=definition,
     )
     # Evidently's legacy confusion matrix refuses a column present on one side only: the
@@ -70,7 +93,7 @@ def run_batch(inputs: Inputs, batch: Batch, drift_share: float):
         "model_versions": ",".join(versions),
         "complete": str(batch.complete).lower(),
     }
-    report = build_report(inputs.features, inputs.reference_has_prediction, drift_share)
+    report = build_report(inputs.features, inputs.reference_has_prediction, drift_share, table)
     with warnings.catch_warnings():
         # per-class precision of a label never predicted in the batch: 0, as in the figures
         warnings.simplefilter("ignore", UndefinedMetricWarning)

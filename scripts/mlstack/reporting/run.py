@@ -60,7 +60,7 @@ def run_once(settings: ReportingSettings | None = None) -> RunSummary:
     project = find_or_create_project(workspace, settings.report_project_name)
     folder = project_folder(settings.workspace_dir, str(project.id))
     state = load_state(folder)
-    ensure_dashboard(project, state)
+    ensure_dashboard(project, state, inputs.table_columns)
     save_state(folder, state)
 
     existing = {str(s) for s in workspace.list_runs(project.id)}
