@@ -1,0 +1,74 @@
+"""Pure helpers of the pages: what the API's answers look like as labels and tables
+(no Streamlit calls, so they are tested without a page)."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from .client import ModelInfo, ModelVersion, Prediction
+from .labels import Label, parse_label
+
+DEFAULT_LABELS: list[Label] = list(range(10))
+
+
+def label_options(model: ModelInfo | None, prediction: Prediction | None) -> list[Label]:
+    """The labels a user can choose: the model's classes (GET /model), else the keys of
+    the prediction's probabilities, else 0-9."""
+    if model is not None and model.classes:
+        return list(model.classes)
+    if prediction is not None and prediction.probabilities:
+        return [parse_label(key) for key in prediction.probabilities]
+    return list(DEFAULT_LABELS)
+
+
+def probability_frame(prediction: Prediction, order: list[Label]) -> pd.DataFrame:
+    """Probabilities in the order of the labels (keys are strings in JSON)."""
+    known = [str(label) for label in order if str(label) in prediction.probabilities]
+    rest = [k for k in prediction.probabilities if k not in known]
+    keys = known + rest
+    return pd.DataFrame(
+        {"label": keys, "probability": [prediction.probabilities[k] for k in keys]}
+    ).set_index("label")
+
+
+def when(version: ModelVersion) -> str:
+    """A version's training time to the second, as the page shows it."""
+    return version.trained_at.replace("T", " ")[:19]
+
+
+def versions_frame(versions: list[ModelVersion]) -> pd.DataFrame:
+    """GET /model/versions as a table, one row a version, oldest first."""
+    return pd.DataFrame(
+        {
+            "version": [v.version for v in versions],
+            "in use": [v.active for v in versions],
+            "trained at": [when(v) for v in versions],
+            "reason": [v.reason for v in versions],
+            "rows": [v.rows.get("total") for v in versions],
+            "feedback rows": [v.rows.get("prod") for v in versions],
+            "reference F1": [v.figure("holdout", "f1_macro") for v in versions],
+            "reference balanced accuracy": [
+                v.figure("holdout", "balanced_accuracy") for v in versions
+            ],
+            "feedback F1": [v.figure("feedback", "f1_macro") for v in versions],
+            "status": [v.status for v in versions],
+            "gate": [v.gate_reason for v in versions],
+        }
+    )
+
+
+def f1_frame(versions: list[ModelVersion]) -> pd.DataFrame:
+    """Reference and feedback F1 over versions, for the line chart (no figure: NaN)."""
+    return pd.DataFrame(
+        {
+            "reference F1": [v.figure("holdout", "f1_macro") for v in versions],
+            "feedback F1": [v.figure("feedback", "f1_macro") for v in versions],
+        },
+        index=pd.Index([v.version for v in versions], name="version"),
+        dtype=float,
+    )
+
+
+def rollback_choices(versions: list[ModelVersion]) -> list[int]:
+    """The versions the API can serve again: not the one in use, never a rejected one."""
+    return [v.version for v in versions if not v.active and not v.rejected]
