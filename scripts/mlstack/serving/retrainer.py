@@ -38,6 +38,7 @@ class Retrainer:
     _lock: Any = field(init=False)
     _pending: int = field(default=0, init=False)
     _queued: Future | None = field(default=None, init=False)
+    _wanted: int = field(default=0, init=False)  # the most rows any retraining was asked for
     _count: threading.Lock = field(default_factory=threading.Lock, init=False)
 
     def __post_init__(self) -> None:
@@ -58,6 +59,9 @@ class Retrainer:
         due meanwhile coalesce: they all get the one queued run, which trains on every
         row stored by the time it starts."""
         with self._count:
+            # A coalesced request is owed as much as the queued run: the run checks this
+            # high-water mark, not the row count of the request that queued it.
+            self._wanted = max(self._wanted, rows)
             if self._queued is not None:
                 return self._queued
             self._pending += 1
@@ -76,6 +80,7 @@ class Retrainer:
         with self._count:
             if self._queued is not None and self._queued.running():
                 self._queued = None  # running now: a retraining due from here queues anew
+            rows = max(rows, self._wanted)
         try:
             with self._lock:  # across workers: one retraining at a time
                 if (only_if_missed or self._cluster) and self._covered() >= rows:
