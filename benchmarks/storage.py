@@ -38,11 +38,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-from mlstack.artifacts import ArtifactStore
-from mlstack.db.files import put_file
 from mlstack.pipeline import bootstrap
 from mlstack.settings import PipelineSettings
-from mlstack.stores import REFERENCE_FILES, engine, open_artifact_store
+from mlstack.stores import copy_deployment
 
 
 def free_port() -> int:
@@ -97,24 +95,6 @@ def fresh_database(url: str) -> str:
         conn.exec_driver_sql(f"CREATE DATABASE {name}")
     admin.dispose()
     return url.rsplit("/", 1)[0] + f"/{name}"
-
-
-def seed(url: str, trained: PipelineSettings, scratch: Path) -> None:
-    """Version 1 and the reference files of the trained project, in the database."""
-    settings = PipelineSettings(project_root=scratch, database_url=url)
-    artifacts = ArtifactStore(trained.artifacts_dir).load()
-    m = artifacts.manifest
-    open_artifact_store(settings).save(
-        artifacts.embedding,
-        artifacts.classifier,
-        rows=m.rows,
-        metrics=m.metrics,
-        reason=m.reason,
-        extra=m.extra,
-    )
-    for name in REFERENCE_FILES:
-        if (trained.data_dir / name).exists():
-            put_file(engine(settings), name, (trained.data_dir / name).read_bytes())
 
 
 class Replica:
@@ -228,7 +208,9 @@ def main() -> int:
                         ] * count
                     else:
                         url = fresh_database(server)
-                        seed(url, trained, setup / "seed")
+                        copy_deployment(
+                            PipelineSettings(project_root=trained.project_root, database_url=url)
+                        )
                         envs = [
                             {
                                 "DATA_DIR": str(setup / f"r{i}" / "data"),

@@ -1,7 +1,13 @@
-"""Load prod_data.csv into the feedback table (DATABASE_URL); run it again at will.
+"""Move a file deployment to the database (DATABASE_URL): its model and its feedback
+rows; run it again at will.
 
     python scripts/import_prod.py                    # DATA_DIR/prod_data.csv
     python scripts/import_prod.py --file rows.csv
+
+Into a database that holds no model version yet, the version in use of ARTIFACTS_DIR
+and the reference files of DATA_DIR (ref_data.csv, synthetic_data.csv) are copied
+first, so the replicas that start on it serve the same model; a database that has
+one keeps it.
 
 Rows are stored one transaction each, in file order, as the API stores them: a row
 whose prediction_id is already in the table is skipped, so importing the same file
@@ -19,7 +25,7 @@ import pandas as pd
 from mlstack.logs import setup_logging
 from mlstack.prod_store import ProdDataStore
 from mlstack.settings import StackSettings
-from mlstack.stores import open_artifact_store, open_prod_store, uses_database
+from mlstack.stores import copy_deployment, open_artifact_store, open_prod_store, uses_database
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -34,6 +40,9 @@ def main(argv: list[str] | None = None) -> int:
         print("DATABASE_URL is not set: there is no table to import into", file=sys.stderr)
         return 2
     path = args.file or settings.prod_data_path
+    copied = copy_deployment(settings)
+    if copied is not None:
+        print(f"copied the model in use of {settings.artifacts_dir} as version {copied}")
     n = open_artifact_store(settings).manifest().n_components
     store = open_prod_store(settings, n)
     frame = ProdDataStore(path, n).read()  # whole lines only, values exactly as written

@@ -107,6 +107,34 @@ def publish_reference_files(settings: StackSettings) -> None:
             put_file(engine(settings), name, path.read_bytes())
 
 
+def copy_deployment(settings: StackSettings) -> int | None:
+    """Moving a file deployment to the database: the version in use of ARTIFACTS_DIR (its
+    model, figures and reason) and DATA_DIR's reference files, into DATABASE_URL when it
+    holds no version yet. Answers the version it got there; None when the database
+    already had one (it is never overwritten)."""
+    target = open_artifact_store(settings)
+    if target.versions():
+        return None
+    artifacts = ArtifactStore(settings.artifacts_dir).load()
+    m = artifacts.manifest
+    saved = target.save(
+        artifacts.embedding,
+        artifacts.classifier,
+        rows=m.rows,
+        metrics=m.metrics,
+        reason=m.reason,
+        extra=m.extra,
+    )
+    publish_reference_files(settings)
+    log.info(
+        "copied version %d of %s into the database as version %d, with the reference files",
+        m.version,
+        settings.artifacts_dir,
+        saved.version,
+    )
+    return saved.version
+
+
 def fetch_reference_files(settings: StackSettings) -> bool:
     """With a database: write the reference files it holds into DATA_DIR where they are
     missing; True if ref_data.csv is there afterwards."""

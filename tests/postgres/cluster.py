@@ -16,10 +16,8 @@ from pathlib import Path
 
 import httpx
 import sqlalchemy as sa
-from mlstack.artifacts import ArtifactStore
-from mlstack.db.files import put_file
 from mlstack.settings import PipelineSettings
-from mlstack.stores import REFERENCE_FILES, engine, open_artifact_store
+from mlstack.stores import copy_deployment
 
 from tests.support.servers import UvicornServer
 
@@ -50,23 +48,9 @@ def start_replicas(url: str, root: Path, count: int, k: int, **extra: str) -> li
     return servers
 
 
-def seed(url: str, trained: PipelineSettings, tmp: Path) -> None:
+def seed(url: str, trained: PipelineSettings) -> None:
     """Version 1 and the reference files of the trained project, in the database."""
-    settings = PipelineSettings(project_root=tmp / "seed", database_url=url)
-    artifacts = ArtifactStore(trained.artifacts_dir).load()
-    m = artifacts.manifest
-    open_artifact_store(settings).save(
-        artifacts.embedding,
-        artifacts.classifier,
-        rows=m.rows,
-        metrics=m.metrics,
-        reason=m.reason,
-        extra=m.extra,
-    )
-    for name in REFERENCE_FILES:
-        path = trained.data_dir / name
-        if path.exists():
-            put_file(engine(settings), name, path.read_bytes())
+    copy_deployment(PipelineSettings(project_root=trained.project_root, database_url=url))
 
 
 def images(server: UvicornServer) -> list[tuple[int, str]]:

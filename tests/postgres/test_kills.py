@@ -104,7 +104,7 @@ def trainer(url: str, tmp: Path, name: str) -> Process:
 
 def test_the_trainer_killed_mid_retraining(postgres, trained, tmp_path):
     url = postgres.create_database()
-    seed(url, trained, tmp_path)
+    seed(url, trained)
     servers = start_replicas(url, tmp_path, 2, k=5, RETRAIN_IN_API="false")
     first = second = None
     try:
@@ -133,7 +133,7 @@ def test_the_trainer_killed_mid_retraining(postgres, trained, tmp_path):
 
 def test_a_replica_killed_mid_retraining(postgres, trained, tmp_path):
     url = postgres.create_database()
-    seed(url, trained, tmp_path)
+    seed(url, trained)
     servers = start_replicas(url, tmp_path, 2, k=5)
     try:
         with Load(servers) as load:

@@ -22,7 +22,7 @@ ROWS = 120
 
 def test_database_restart_under_load(own_postgres, trained, tmp_path):
     url = own_postgres.create_database()
-    seed(url, trained, tmp_path)
+    seed(url, trained)
     servers = start_replicas(url, tmp_path, 2, k=1000)
     samples = images(servers[0])
     clients = Clients(servers, samples)
@@ -89,7 +89,7 @@ def test_database_restart_under_load(own_postgres, trained, tmp_path):
 
 def test_a_trainer_worker_retrains_and_the_replicas_never_do(postgres, trained, tmp_path):
     url = postgres.create_database()
-    seed(url, trained, tmp_path)
+    seed(url, trained)
     servers = start_replicas(url, tmp_path, 2, k=3, RETRAIN_IN_API="false")
     trainer = None
     try:

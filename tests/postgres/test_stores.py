@@ -17,7 +17,7 @@ from mlstack.db import migrate, migrations
 from mlstack.feedback import read_feedback
 from mlstack.prod_store import ProdDataStore, prod_columns
 from mlstack.settings import PipelineSettings
-from mlstack.stores import engine, open_artifact_store, open_prod_store
+from mlstack.stores import engine, fetch_reference_files, open_artifact_store, open_prod_store
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -175,3 +175,40 @@ def test_export_import_round_trip(postgres, trained, tmp_path):
     assert "wrote 25 rows" in run_script("export_prod.py", env)
     assert out.read_text().splitlines()[0] == ",".join(prod_columns(n))
     pd.testing.assert_frame_equal(ProdDataStore(out, n).read(), files.read())
+
+
+def test_import_moves_a_file_deployments_model_and_rows(postgres, trained, tmp_path):
+    """Into an empty database, import_prod.py copies the version in use (the same
+    pickles) and the reference files before the rows; a second run copies no model."""
+    source = ArtifactStore(trained.artifacts_dir)
+    n = source.manifest().n_components
+    rows = tmp_path / "rows.csv"
+    ProdDataStore(rows, n).append(
+        np.zeros(n), 3, 5, timestamp="2026-01-01T00:00", model_version=1, prediction_id="a1"
+    )
+    url = postgres.create_database()
+    env = {
+        "DATABASE_URL": url,
+        "DATA_DIR": str(trained.data_dir),
+        "ARTIFACTS_DIR": str(trained.artifacts_dir),
+    }
+    out = run_script("import_prod.py", env, "--file", str(rows))
+    assert "copied the model in use" in out
+    assert "1 new, the table holds 1" in out
+    database = open_artifact_store(settings_for(url, tmp_path))
+    assert database.versions() == [1]
+    # The same model: its figures, and its answers on the reference rows.
+    assert database.manifest().metrics == source.manifest().metrics
+    ref = pd.read_csv(trained.ref_data_path)
+    vectors = ref[[c for c in ref.columns if c.startswith("PCA_")]].to_numpy()
+    copied, original = database.load().classifier, source.load().classifier
+    np.testing.assert_array_equal(copied.predict(vectors), original.predict(vectors))
+    elsewhere = settings_for(url, tmp_path / "node")  # a node with an empty DATA_DIR
+    assert fetch_reference_files(elsewhere)
+    assert (elsewhere.data_dir / "ref_data.csv").read_bytes() == (
+        trained.data_dir / "ref_data.csv"
+    ).read_bytes()
+    again = run_script("import_prod.py", env, "--file", str(rows))
+    assert "copied" not in again
+    assert "0 new, the table holds 1" in again
+    assert database.versions() == [1]
