@@ -115,6 +115,37 @@ def now_utc() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
+def pickle_set(embedding: Embedding, classifier: Classifier) -> dict[str, bytes]:
+    """The three pickles of an artifact set, as every store writes them."""
+    return {
+        "embedding.pkl": pickle.dumps(embedding, protocol=pickle.HIGHEST_PROTOCOL),
+        "scaler.pkl": pickle.dumps(classifier.scaler, protocol=pickle.HIGHEST_PROTOCOL),
+        "model.pkl": pickle.dumps(classifier.model, protocol=pickle.HIGHEST_PROTOCOL),
+    }
+
+
+def new_manifest(
+    version: int,
+    parent: int | None,
+    blobs: dict[str, bytes],
+    embedding: Embedding,
+    classifier: Classifier,
+    **fields: Any,
+) -> Manifest:
+    """The manifest of a version about to be written (`fields`: rows, metrics, reason,
+    extra, gate), the sha256 of each of its pickles included."""
+    return Manifest(
+        version=version,
+        trained_at=now_utc(),
+        classes=classifier.classes,
+        n_components=embedding.n_components,
+        classifier=repr(classifier.model),
+        files={name: sha256_of(data) for name, data in blobs.items()},
+        parent_version=parent,
+        **{**fields, "extra": fields.get("extra") or {}},
+    )
+
+
 class ArtifactStore:
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
@@ -197,11 +228,7 @@ class ArtifactStore:
         (then it is kept, never current); returns its manifest."""
         self.root.mkdir(parents=True, exist_ok=True)
         self.versions_dir.mkdir(exist_ok=True)
-        blobs = {
-            "embedding.pkl": pickle.dumps(embedding, protocol=pickle.HIGHEST_PROTOCOL),
-            "scaler.pkl": pickle.dumps(classifier.scaler, protocol=pickle.HIGHEST_PROTOCOL),
-            "model.pkl": pickle.dumps(classifier.model, protocol=pickle.HIGHEST_PROTOCOL),
-        }
+        blobs = pickle_set(embedding, classifier)
         with self._lock:
             parent = self.current_version()
             # `base_version`: the version the set was trained from. A retraining that
@@ -213,18 +240,16 @@ class ArtifactStore:
                     "not saved"
                 )
             version = max(self.versions(), default=0) + 1
-            manifest = Manifest(
-                version=version,
-                trained_at=now_utc(),
+            manifest = new_manifest(
+                version,
+                parent,
+                blobs,
+                embedding,
+                classifier,
                 rows=rows,
                 metrics=metrics,
-                classes=classifier.classes,
-                n_components=embedding.n_components,
-                classifier=repr(classifier.model),
-                files={name: sha256_of(data) for name, data in blobs.items()},
-                parent_version=parent,
                 reason=reason,
-                extra=extra or {},
+                extra=extra,
                 gate=gate,
             )
             staging = self.versions_dir / f".tmp-{uuid.uuid4().hex}"

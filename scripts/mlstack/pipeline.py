@@ -185,6 +185,34 @@ def train_initial_table(settings: PipelineSettings) -> Manifest:
     classifier = Classifier(
         *fit(ref.vectors[ref.train], ref.targets[ref.train], settings.random_state)
     )
+    return _save_initial(
+        settings,
+        embedding,
+        classifier,
+        ref,
+        synthetic=0,
+        started=started,
+        extra={
+            "dataset": table.name,
+            "kind": "table",
+            "encoded_features": embedding.n_features,
+            "schema": table.schema.to_dict(),
+        },
+    )
+
+
+def _save_initial(
+    settings: PipelineSettings,
+    embedding: Embedding | TableEmbedding,
+    classifier: Classifier,
+    ref: Reference,
+    *,
+    synthetic: int,
+    started: float,
+    extra: dict,
+) -> Manifest:
+    """Evaluate on the reference hold-out, save as the next version, prune: the end of
+    every first training (images or table)."""
     metrics = evaluate(classifier, ref.vectors[ref.holdout], ref.targets[ref.holdout])
     publish_reference_files(settings)  # with a database, for nodes without a copy
     manifest = open_artifact_store(settings).save(
@@ -192,19 +220,14 @@ def train_initial_table(settings: PipelineSettings) -> Manifest:
         classifier,
         rows={
             "ref": len(ref.train),
-            "synthetic": 0,
+            "synthetic": synthetic,
             "prod": 0,
             "prod_seen": 0,
-            "total": len(ref.train),
+            "total": len(ref.train) + synthetic,
         },
         metrics={"holdout": metrics, "seconds": round(time.perf_counter() - started, 2)},
         reason="initial training",
-        extra={
-            "dataset": table.name,
-            "kind": "table",
-            "encoded_features": embedding.n_features,
-            "schema": table.schema.to_dict(),
-        },
+        extra=extra,
     )
     prune(open_artifact_store(settings), settings)
     log.info("saved artifacts version %d: holdout %s", manifest.version, metrics)
@@ -223,25 +246,15 @@ def train_initial(settings: PipelineSettings) -> Manifest:
     vectors = np.vstack([ref.vectors[ref.train], synthetic_vectors])
     targets = np.concatenate([ref.targets[ref.train], synthetic_targets.astype(ref.targets.dtype)])
     classifier = Classifier(*fit(vectors, targets, settings.random_state))
-    metrics = evaluate(classifier, ref.vectors[ref.holdout], ref.targets[ref.holdout])
-    publish_reference_files(settings)  # with a database, for nodes without a copy
-    manifest = open_artifact_store(settings).save(
+    return _save_initial(
+        settings,
         embedding,
         classifier,
-        rows={
-            "ref": len(ref.train),
-            "synthetic": len(synthetic_vectors),
-            "prod": 0,
-            "prod_seen": 0,
-            "total": len(vectors),
-        },
-        metrics={"holdout": metrics, "seconds": round(time.perf_counter() - started, 2)},
-        reason="initial training",
+        ref,
+        synthetic=len(synthetic_vectors),
+        started=started,
         extra={"dataset": dataset.name, "kind": "images", "format": vars(dataset.format)},
     )
-    prune(open_artifact_store(settings), settings)
-    log.info("saved artifacts version %d: holdout %s", manifest.version, metrics)
-    return manifest
 
 
 def prune(store: ArtifactStore, settings: PipelineSettings) -> None:

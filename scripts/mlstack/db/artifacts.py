@@ -31,7 +31,8 @@ from ..artifacts import (
     ArtifactSet,
     Manifest,
     SupersededError,
-    now_utc,
+    new_manifest,
+    pickle_set,
     sha256_of,
 )
 from ..embedding import Embedding
@@ -154,11 +155,7 @@ class PostgresArtifactStore:
         base_version: int | None = None,
     ) -> Manifest:
         """Write a new version and make it current, unless the gate rejected it."""
-        blobs = {
-            "embedding.pkl": pickle.dumps(embedding, protocol=pickle.HIGHEST_PROTOCOL),
-            "scaler.pkl": pickle.dumps(classifier.scaler, protocol=pickle.HIGHEST_PROTOCOL),
-            "model.pkl": pickle.dumps(classifier.model, protocol=pickle.HIGHEST_PROTOCOL),
-        }
+        blobs = pickle_set(embedding, classifier)
         assert set(blobs) == set(PICKLES)
         with reachable("saving a version"), self.engine.begin() as conn:
             parent = conn.scalar(sa.text("SELECT version FROM model_current WHERE id FOR UPDATE"))
@@ -170,18 +167,16 @@ class PostgresArtifactStore:
             version = int(
                 conn.scalar(sa.text("SELECT coalesce(max(version), 0) + 1 FROM model_versions"))
             )
-            manifest = Manifest(
-                version=version,
-                trained_at=now_utc(),
+            manifest = new_manifest(
+                version,
+                parent,
+                blobs,
+                embedding,
+                classifier,
                 rows=rows,
                 metrics=metrics,
-                classes=classifier.classes,
-                n_components=embedding.n_components,
-                classifier=repr(classifier.model),
-                files={name: sha256_of(data) for name, data in blobs.items()},
-                parent_version=parent,
                 reason=reason,
-                extra=extra or {},
+                extra=extra,
                 gate=gate,
             )
             conn.execute(
