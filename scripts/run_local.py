@@ -86,6 +86,10 @@ def main() -> None:
     def stop(*_: object) -> None:
         raise KeyboardInterrupt
 
+    # Ctrl-C (SIGINT) is handled explicitly: a shell starts background jobs with SIGINT
+    # ignored, and Python keeps an ignored SIGINT ignored, so `make run &`, nohup or a CI
+    # runner would otherwise leave the three services deaf to it.
+    signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
     try:
         services.start(
