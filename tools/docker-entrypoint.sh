@@ -22,8 +22,10 @@
 set -eu
 
 # The serving image's CMD is the brief's `uvicorn api:app`, whose worker count comes from
-# WEB_CONCURRENCY: SERVING_WORKERS, the stack's own setting (README), sets it.
-if [ -n "${SERVING_WORKERS:-}" ] && [ -z "${WEB_CONCURRENCY:-}" ]; then
+# WEB_CONCURRENCY: SERVING_WORKERS, the stack's own setting (README), sets it, for that
+# command only (every service reads the same .env, and `evidently ui`, which runs uvicorn
+# with an app object, refuses to start when WEB_CONCURRENCY asks for workers).
+if [ "${1:-}" = uvicorn ] && [ -n "${SERVING_WORKERS:-}" ] && [ -z "${WEB_CONCURRENCY:-}" ]; then
   export WEB_CONCURRENCY="$SERVING_WORKERS"
 fi
 

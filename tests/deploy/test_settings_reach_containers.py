@@ -21,6 +21,7 @@ SERVICE_FILES = {
     "reporting": "reporting/docker-compose.yml",
 }
 ENTRYPOINT = ROOT / "tools" / "docker-entrypoint.sh"
+STAND_INS = Path(__file__).resolve().parent / "stand_ins"  # uvicorn, evidently, ...: `env`
 
 
 def _environments(checkout: Path, compose_file: str, cwd: Path) -> dict[str, dict]:
@@ -80,9 +81,11 @@ def test_without_an_env_file_the_services_keep_the_code_defaults(checkout: Path)
         assert "RETRAIN_EVERY_K" not in environment, name
 
 
-def _entrypoint_env(extra: dict[str, str]) -> dict[str, str]:
-    # As a non-root user the entrypoint changes no owner and runs the command as is.
-    command = ["sh", str(ENTRYPOINT), "env"]
+def _entrypoint_env(extra: dict[str, str], program: str = "uvicorn") -> dict[str, str]:
+    """The environment `program` gets from the entrypoint (a stand-in named like it that
+    prints its environment). As a non-root user the entrypoint changes no owner and runs
+    the command as is."""
+    command = ["/bin/sh", str(ENTRYPOINT), program]
     if os.getuid() == 0:
         command = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *command]
     done = subprocess.run(
@@ -91,7 +94,7 @@ def _entrypoint_env(extra: dict[str, str]) -> dict[str, str]:
         text=True,
         timeout=30,
         check=True,
-        env={"PATH": "/usr/bin:/bin", **extra},
+        env={"PATH": f"{STAND_INS}:/usr/bin:/bin", **extra},
     )
     return dict(line.split("=", 1) for line in done.stdout.splitlines() if "=" in line)
 
@@ -102,3 +105,10 @@ def test_serving_workers_sets_the_worker_count_of_uvicorn() -> None:
     both = {"SERVING_WORKERS": "3", "WEB_CONCURRENCY": "2"}
     assert _entrypoint_env(both)["WEB_CONCURRENCY"] == "2"
     assert "WEB_CONCURRENCY" not in _entrypoint_env({})
+
+
+def test_serving_workers_does_not_reach_the_other_commands() -> None:
+    """Every service reads the same .env: the reporting image's `evidently ui` (uvicorn
+    with an app object) must not be asked for workers, or it exits at once."""
+    for program in ("evidently", "python"):
+        assert "WEB_CONCURRENCY" not in _entrypoint_env({"SERVING_WORKERS": "2"}, program)

@@ -29,8 +29,9 @@ def _hadolint() -> str:
     return found
 
 
-def instructions(dockerfile: Path) -> list[tuple[str, str]]:
-    """(INSTRUCTION, arguments) of the last stage, continuation lines joined, comments out."""
+def instructions(dockerfile: Path, *, all_stages: bool = False) -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) of the last stage (of every stage with `all_stages`),
+    continuation lines joined, comments out."""
     text = re.sub(r"\\\n", " ", dockerfile.read_text())
     out: list[tuple[str, str]] = []
     for line in text.splitlines():
@@ -38,7 +39,7 @@ def instructions(dockerfile: Path) -> list[tuple[str, str]]:
         if not line or line.startswith("#"):
             continue
         word, _, args = line.partition(" ")
-        if word.upper() == "FROM":
+        if word.upper() == "FROM" and not all_stages:
             out = []  # a new stage: the image is what the last stage makes
         out.append((word.upper(), args.strip()))
     return out
@@ -76,10 +77,16 @@ def test_dockerfile_follows_the_review_rules(service: str) -> None:
         # Starts as root only to give the mounted folders to the server's user, then
         # drops root for good (tools/docker-entrypoint.sh, copied into the image).
         assert entrypoints == ['["docker-entrypoint.sh"]'], "no USER and no dropping entrypoint"
-        assert any(
-            word == "COPY" and args.startswith("tools/docker-entrypoint.sh ")
-            for word, args in steps
-        )
+        # Into the image's PATH, directly or with the project's files (the scratch stage
+        # that gathers them under /image), after the dependency layer: a change to it
+        # does not reinstall the dependencies.
+        copies = [
+            args.split()[-1]
+            for word, args in instructions(dockerfile, all_stages=True)
+            if word == "COPY" and args.startswith("tools/docker-entrypoint.sh ")
+        ]
+        assert copies
+        assert copies[0] in ("/usr/local/bin/", "/image/usr/local/bin/"), copies
 
     checks = [args for word, args in steps if word == "HEALTHCHECK"]
     assert checks, "no HEALTHCHECK"

@@ -7,7 +7,8 @@
 run one after the other with no wait in between, as the brief has them, on a copy of
 the checkout owned by root, then on one owned by a user other than UID 1000 (the images'
 user) who runs the commands themself (member of the docker group). Each must reach a
-prediction, a retraining after k feedbacks and the reporting project, with every server
+prediction, a retraining after k feedbacks and the reporting project (with the API's
+worker count taken from the checkout's root .env), with every server
 process non-root, and the files the services write into the checkout owned by the
 checkout's owner (or, for a root-owned checkout, by the images' user).
 
@@ -91,6 +92,8 @@ def test_the_briefs_per_folder_commands_work_whoever_owns_the_checkout(
     holder.chmod(0o755)
     root = holder / "repo"
     copy_checkout(root, owner=(owner, owner))
+    # A setting in the root .env reaches the container with the per-folder commands too.
+    (root / ".env").write_text("SERVING_WORKERS=2\n")
     ports = {service: free_port() for service in SERVICES}
     env = e2e_env(ports, RETRAIN_EVERY_K)
     if owner != 0:
@@ -124,6 +127,9 @@ def test_the_briefs_per_folder_commands_work_whoever_owns_the_checkout(
             wait_healthy(CONTAINERS[project], 600)
         figures["healthy_s"] = round(time.monotonic() - start, 1)
 
+        started = docker("logs", CONTAINERS["serving"])
+        # uvicorn logs "parent process" only when it runs several workers (SERVING_WORKERS).
+        assert "Started parent process" in started.stdout + started.stderr
         api = f"http://127.0.0.1:{ports['serving']}"
         body = predict(api, sample(root, 0)[0])
         assert body["model_version"] == current_version(root)
