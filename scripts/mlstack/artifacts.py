@@ -146,6 +146,20 @@ def new_manifest(
     )
 
 
+def save_copy(store: Any, artifacts: ArtifactSet) -> Manifest:
+    """`artifacts` (a loaded version) saved into `store`, file or database, as its next
+    version: the same model, figures, reason and details."""
+    m = artifacts.manifest
+    return store.save(
+        artifacts.embedding,
+        artifacts.classifier,
+        rows=m.rows,
+        metrics=m.metrics,
+        reason=m.reason,
+        extra=m.extra,
+    )
+
+
 class ArtifactStore:
     def __init__(self, root: Path) -> None:
         self.root = Path(root)

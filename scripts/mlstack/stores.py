@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from filelock import FileLock
 
-from .artifacts import ArtifactStore
+from .artifacts import ArtifactStore, save_copy
 from .prod_store import ProdDataStore
 from .settings import StackSettings
 
@@ -116,19 +116,11 @@ def copy_deployment(settings: StackSettings) -> int | None:
     if target.versions():
         return None
     artifacts = ArtifactStore(settings.artifacts_dir).load()
-    m = artifacts.manifest
-    saved = target.save(
-        artifacts.embedding,
-        artifacts.classifier,
-        rows=m.rows,
-        metrics=m.metrics,
-        reason=m.reason,
-        extra=m.extra,
-    )
+    saved = save_copy(target, artifacts)
     publish_reference_files(settings)
     log.info(
         "copied version %d of %s into the database as version %d, with the reference files",
-        m.version,
+        artifacts.version,
         settings.artifacts_dir,
         saved.version,
     )

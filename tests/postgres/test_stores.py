@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import sqlalchemy as sa
-from mlstack.artifacts import ArtifactError, ArtifactStore, SupersededError
+from mlstack.artifacts import ArtifactError, ArtifactStore, SupersededError, save_copy
 from mlstack.db import migrate, migrations
 from mlstack.feedback import read_feedback
 from mlstack.prod_store import ProdDataStore, prod_columns
@@ -29,16 +29,8 @@ def settings_for(url: str, root: Path) -> PipelineSettings:
 def copy_versions(source: ArtifactStore, target, count: int = 1) -> None:
     """Versions of a file store saved into `target` (each from the previous one)."""
     artifacts = source.load()
-    m = artifacts.manifest
     for _ in range(count):
-        target.save(
-            artifacts.embedding,
-            artifacts.classifier,
-            rows=m.rows,
-            metrics=m.metrics,
-            reason=m.reason,
-            extra=m.extra,
-        )
+        save_copy(target, artifacts)
 
 
 def test_feedback_rows_have_the_files_columns_and_are_stored_once(database_url, tmp_path):
