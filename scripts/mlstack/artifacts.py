@@ -130,19 +130,28 @@ def new_manifest(
     blobs: dict[str, bytes],
     embedding: Embedding,
     classifier: Classifier,
-    **fields: Any,
+    *,
+    rows: dict[str, int],
+    metrics: dict[str, Any],
+    reason: str,
+    extra: dict[str, Any] | None,
+    gate: dict[str, Any] | None,
 ) -> Manifest:
-    """The manifest of a version about to be written (`fields`: rows, metrics, reason,
-    extra, gate), the sha256 of each of its pickles included."""
+    """The manifest of a version about to be written, the sha256 of each of its pickles
+    included."""
     return Manifest(
         version=version,
         trained_at=now_utc(),
+        rows=rows,
+        metrics=metrics,
         classes=classifier.classes,
         n_components=embedding.n_components,
         classifier=repr(classifier.model),
         files={name: sha256_of(data) for name, data in blobs.items()},
         parent_version=parent,
-        **{**fields, "extra": fields.get("extra") or {}},
+        reason=reason,
+        extra=extra or {},
+        gate=gate,
     )
 
 

@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 import numpy as np
 import pandas as pd
 
+from ..artifacts import ArtifactSet
 from ..feedback import FeedbackRows, burst_mask, contested_mask
 from ..prod_store import LABEL_COLUMNS, METADATA_COLUMNS
 from ..settings import PipelineSettings, ReportingSettings
@@ -67,7 +68,9 @@ def read_feedback(settings: ReportingSettings, features: list[str]) -> pd.DataFr
     return prod.reset_index(drop=True)
 
 
-def predict_reference(settings: ReportingSettings, ref: pd.DataFrame, features: list[str]):
+def predict_reference(
+    settings: ReportingSettings, ref: pd.DataFrame, features: list[str]
+) -> ArtifactSet | None:
     """Add the model's predictions to the reference rows, and answer the loaded artifacts
     (None, and no prediction column, when there is no model)."""
     try:
@@ -96,14 +99,15 @@ def add_table_columns(
     if not isinstance(embedding, TableEmbedding):
         return {}
     taken = {*ref.columns, *prod.columns}
-    kinds = {}
+    names = {
+        spec.name: f"raw_{spec.name}" if spec.name in taken else spec.name
+        for spec in embedding.schema.columns
+    }
     for side in (ref, prod):
         back = embedding.columns_back(side[features].to_numpy(dtype=np.float64))
-        for spec in embedding.schema.columns:
-            name = f"raw_{spec.name}" if spec.name in taken else spec.name
-            side[name] = back[spec.name].to_numpy()
-            kinds[name] = spec.type
-    return kinds
+        for column, name in names.items():
+            side[name] = back[column].to_numpy()
+    return {names[spec.name]: spec.type for spec in embedding.schema.columns}
 
 
 def fingerprint(frame: pd.DataFrame) -> str:
@@ -181,7 +185,7 @@ def load_inputs(settings: ReportingSettings) -> Inputs:
     ref, features = read_reference(settings)
     artifacts = predict_reference(settings, ref, features)
     prod = read_feedback(settings, features)
-    table = add_table_columns(getattr(artifacts, "embedding", None), ref, prod, features)
+    table = add_table_columns(artifacts and artifacts.embedding, ref, prod, features)
     rule = BurstRule.from_environment(settings)
     key = fingerprint(ref[[*features, "target"]]) + f":{len(ref)}"
     key += f":burst {rule.share:g}/{rule.min_rows}"
