@@ -3,7 +3,8 @@
 A served prediction is one 30-value vector. scikit-learn validates its input and
 dispatches through several layers on every call, which costs far more than the
 arithmetic for a single row; `FastScorer` keeps the fitted numbers as plain numpy
-arrays and computes the same scores as `Classifier.scores` directly. Models it does
+arrays and computes the same scores as `Classifier.scores` directly, for one vector
+or a batch of them (a batched /predict scores its images in one pass). Models it does
 not know are scored through scikit-learn as before.
 """
 
@@ -60,10 +61,15 @@ class FastScorer:
             self._first[p, i] = self._second[p, j] = 1.0
         self._sides = self._first - self._second
 
+    def _kernel(self, x: np.ndarray) -> np.ndarray:
+        """RBF kernel of x against the support vectors: (n_sv,) for one (d,) vector,
+        (n, n_sv) for an (n, d) batch."""
+        squares = np.einsum("...j,...j->...", x, x)
+        distances = self._sv_sq - 2.0 * (x @ self._sv.T) + np.expand_dims(squares, -1)
+        return np.exp(-self._gamma * distances)
+
     def _svc_ovr(self, x: np.ndarray) -> np.ndarray:
-        distances = self._sv_sq - 2.0 * (self._sv @ x) + x @ x
-        kernel = np.exp(-self._gamma * distances)
-        ovo = self._weights @ kernel + self._intercept
+        ovo = self._kernel(x) @ self._weights.T + self._intercept
         # scikit-learn's one-vs-rest shape: votes plus confidences squashed into (-1/3, 1/3).
         first_wins = ovo > 0
         votes = first_wins @ self._first + (~first_wins) @ self._second
@@ -73,17 +79,19 @@ class FastScorer:
     def _svc_binary(self, x: np.ndarray) -> np.ndarray:
         # Two classes: one signed margin (scikit-learn's decision_function, whose
         # dual_coef_ and intercept_ carry its sign), as Classifier.scores stacks it.
-        distances = self._sv_sq - 2.0 * (self._sv @ x) + x @ x
-        margin = float((self._weights @ np.exp(-self._gamma * distances) + self._intercept)[0])
-        return np.array([-margin, margin])
+        margin = (self._kernel(x) @ self._weights.T + self._intercept)[..., 0]
+        return np.stack([-margin, margin], axis=-1)
 
-    def scores(self, vector: np.ndarray) -> np.ndarray:
-        """Class scores (summing to 1) of one (n_components,) vector."""
+    def scores(self, vectors: np.ndarray) -> np.ndarray:
+        """Class scores (each row summing to 1): (classes,) for one (n_components,)
+        vector, (n, classes) for an (n, n_components) batch."""
+        batch = np.atleast_2d(vectors)
         if not self._fast:
-            return self.classifier.scores(vector[None])[0]
-        x = vector - self._mean
-        if self._scale is not None:
-            x = x / self._scale
-        if len(self.classes) == 2:
-            return softmax(self._svc_binary(x)[None])[0]
-        return softmax(self._svc_ovr(x)[None])[0]
+            scores = self.classifier.scores(batch)
+        else:
+            x = batch - self._mean
+            if self._scale is not None:
+                x = x / self._scale
+            binary = len(self.classes) == 2
+            scores = softmax(self._svc_binary(x) if binary else self._svc_ovr(x))
+        return scores if vectors.ndim == 2 else scores[0]

@@ -283,6 +283,12 @@ class ServingSettings(PipelineSettings):
         description="Uploads over INLINE_PREDICT_PIXELS decoding at once in each worker; "
         "the others wait their turn: at the 40-megapixel limit one decode takes about 1 GB",
     )
+    max_batch_images: int = Field(
+        default=64,
+        ge=1,
+        description="Images one /predict may take at once (`images`: [...]); more is a 422. "
+        "The whole body is capped as one upload is (MAX_UPLOAD_BYTES, in base64)",
+    )
     metrics_accuracy_window: int = Field(
         default=100, ge=1, description="Feedback rows in the rolling accuracy of /metrics"
     )

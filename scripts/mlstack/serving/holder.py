@@ -56,6 +56,15 @@ class LoadedModel:
         probabilities = dict(zip(self.names, np.round(scores, 6).tolist(), strict=True))
         return self.classes[int(np.argmax(scores))], probabilities
 
+    def predict_many(self, vectors: np.ndarray) -> list[tuple[int | str, dict[str, float]]]:
+        """`predict` of each row of an (n, n_components) batch, scored in one pass."""
+        scores = self.scorer.scores(vectors)
+        best = scores.argmax(axis=1).tolist()
+        return [
+            (self.classes[i], dict(zip(self.names, row, strict=True)))
+            for i, row in zip(best, np.round(scores, 6).tolist(), strict=True)
+        ]
+
 
 class ModelHolder:
     def __init__(self, store: ArtifactStore) -> None:

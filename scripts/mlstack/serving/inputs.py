@@ -52,18 +52,22 @@ def open_upload(data: bytes, settings: ServingSettings) -> Image.Image:
         raise InputError(422, f"`image`: {exc}") from None
 
 
-def embed_image(image: Image.Image, model: LoadedModel, services: Services) -> np.ndarray:
-    """An opened upload -> the model's vector, by the same code that built ref_data.csv.
+def image_grid(image: Image.Image, model: LoadedModel, services: Services) -> np.ndarray:
+    """An opened upload -> the model's grid, by the same code that built ref_data.csv.
     A large image is decoded only once it holds one of the worker's decode slots."""
-    embedding = model.artifacts.embedding
     try:
         with decode_slot(image, services):
-            grid = to_format(load_image(image), embedding.format)
+            grid = to_format(load_image(image), model.artifacts.embedding.format)
     except ImageError as exc:
         raise InputError(422, f"`image`: {exc}") from None
     if not grid.any():
         raise InputError(422, "`image`: no strokes found (a blank or uniform image)")
-    return embedding.transform(grid[None])[0]
+    return grid
+
+
+def embed_image(image: Image.Image, model: LoadedModel, services: Services) -> np.ndarray:
+    """An opened upload -> the model's vector."""
+    return model.artifacts.embedding.transform(image_grid(image, model, services)[None])[0]
 
 
 def is_large(image: Image.Image, settings: ServingSettings) -> bool:

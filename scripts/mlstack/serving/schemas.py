@@ -39,29 +39,51 @@ FEATURES_DESCRIPTION = (
 )
 
 
+INPUTS = {
+    "image": "`image` (base64 of an image file, for an image model)",
+    "images": "`images` (a list of them, for several predictions at once)",
+    "features": "`features` ({column: value}, for a table model)",
+}
+
+
 class OneInput(BaseModel):
-    """`image` for an image model, `features` for a table model: exactly one."""
+    """`image` for an image model, `features` for a table model (and, where the request
+    takes it, `images` for a batch): exactly one."""
 
     @model_validator(mode="after")
-    def _image_or_features(self) -> OneInput:
-        given = [name for name in ("image", "features") if getattr(self, name) is not None]
+    def _one_input(self) -> OneInput:
+        names = [name for name in INPUTS if name in type(self).model_fields]
+        given = [name for name in names if getattr(self, name) is not None]
         if len(given) != 1:
+            choices = [INPUTS[name] for name in names]
             raise ValueError(
-                "send either `image` (base64 of an image file, for an image model) or "
-                "`features` ({column: value}, for a table model)" + (", not both" if given else "")
+                "send either "
+                + ", ".join(choices[:-1])
+                + " or "
+                + choices[-1]
+                + (", only one of them" if given else "")
             )
         return self
 
 
 class PredictRequest(OneInput):
     model_config = ConfigDict(
-        extra="forbid", json_schema_extra={"examples": [{"image": EXAMPLE_IMAGE}]}
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"image": EXAMPLE_IMAGE}, {"images": [EXAMPLE_IMAGE, EXAMPLE_IMAGE]}]
+        },
     )
 
     image: str | None = Field(
         default=None,
         min_length=1,
         description="The image file's bytes (PNG, JPEG, ...), base64-encoded",
+    )
+    images: list[str] | None = Field(
+        default=None,
+        min_length=1,
+        description="Several images at once (each as `image`), at most MAX_BATCH_IMAGES; "
+        'the answer is `{"predictions": [...]}`, one item per image, in order',
     )
     features: Features | None = Field(default=None, description=FEATURES_DESCRIPTION)
 
@@ -77,6 +99,44 @@ class PredictResponse(BaseModel):
         "training: {column: value}. They are encoded as unknown (no category) and the "
         "prediction is made all the same; absent otherwise",
     )
+
+
+class BatchItem(BaseModel):
+    """One image of a batch: its prediction (the fields of a single answer), or its error."""
+
+    status: int = Field(description="200, or the 4xx the image alone would have been answered")
+    prediction: Label | None = None
+    probabilities: dict[str, float] | None = Field(
+        default=None, description="Class -> score; they sum to 1"
+    )
+    model_version: int | None = None
+    prediction_id: str | None = Field(
+        default=None, description="Pass it back with /feedback (with this image) to link the two"
+    )
+    detail: str | None = Field(default=None, description="What is wrong with this image")
+
+
+class BatchPredictResponse(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "predictions": [
+                        {
+                            "status": 200,
+                            "prediction": 3,
+                            "probabilities": {"3": 0.97, "8": 0.02, "5": 0.01},
+                            "model_version": 1,
+                            "prediction_id": "4f1c0d2a9b8e4e0f8a7b6c5d4e3f2a1b",
+                        },
+                        {"status": 400, "detail": "`image` is not valid base64 (...)"},
+                    ]
+                }
+            ]
+        }
+    )
+
+    predictions: list[BatchItem] = Field(description="One per image sent, in the same order")
 
 
 class FeedbackRequest(OneInput):

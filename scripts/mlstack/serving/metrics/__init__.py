@@ -3,6 +3,7 @@
     instrument(app, settings)             # middleware + GET /metrics (METRICS_PATH)
     set_model_version(version)            # when a model is loaded or swapped
     observe_prediction(label)             # after each /predict
+    observe_predictions(labels)           # after a batched /predict, one per image
     observe_feedback(correct, rows=rows)  # after each stored /feedback row
     observe_retrain(seconds, version)     # after each retraining
     observe_gate(accepted)                # the promotion gate's decision on it
@@ -23,6 +24,7 @@ from .record import (
     observe_feedback,
     observe_gate,
     observe_prediction,
+    observe_predictions,
     observe_retrain,
     observe_trigger,
     observe_unknown_categories,
@@ -38,6 +40,7 @@ __all__ = [
     "observe_feedback",
     "observe_gate",
     "observe_prediction",
+    "observe_predictions",
     "observe_retrain",
     "observe_trigger",
     "observe_unknown_categories",

@@ -2,6 +2,7 @@
 
 set_model_version(version)           # when a model is loaded or swapped
 observe_prediction(label)            # after each /predict
+observe_predictions(labels)          # after a batched /predict: one per image predicted
 observe_feedback(correct, rows=rows) # after each stored /feedback row
 observe_retrain(seconds, version)    # after each retraining
 observe_gate(accepted)               # the promotion gate's decision on it
@@ -20,6 +21,13 @@ from .series import prediction_counter, series
 def observe_prediction(label: object) -> None:
     """Count one prediction of `label` (a numpy scalar or a plain value)."""
     prediction_counter(label).inc()
+
+
+def observe_predictions(labels: list[object]) -> None:
+    """Count the predictions of a batch, one per image: the predictions counter counts
+    images, the request counter requests."""
+    for label in labels:
+        prediction_counter(label).inc()
 
 
 def observe_feedback(correct: bool, rows: int | None = None) -> None:

@@ -1,9 +1,10 @@
-"""POST /predict: an image in, the predicted label and class scores out."""
+"""POST /predict: an image (or several) in, the predicted label and class scores out."""
 
 from __future__ import annotations
 
 import uuid
 
+import numpy as np
 from fastapi import APIRouter
 from PIL import Image
 from starlette.concurrency import run_in_threadpool
@@ -11,14 +12,16 @@ from starlette.concurrency import run_in_threadpool
 from .. import metrics
 from ..deps import ServicesDep
 from ..inputs import (
+    InputError,
     decode_base64,
     embed_features,
     embed_image,
+    image_grid,
     is_large,
     open_upload,
     require_kind,
 )
-from ..schemas import PredictRequest, PredictResponse
+from ..schemas import BatchItem, BatchPredictResponse, PredictRequest, PredictResponse
 from ..services import Services
 
 router = APIRouter(tags=["model"])
@@ -50,24 +53,100 @@ def predict_row(features: dict, services: Services) -> PredictResponse:
     )
 
 
+def open_batch(texts: list[str], services: Services) -> list[Image.Image | InputError]:
+    """Each image's header, or the error that image alone would have been answered."""
+    settings = services.settings
+    if len(texts) > settings.max_batch_images:
+        raise InputError(
+            422,
+            f"`images`: {len(texts)} images, over the limit of {settings.max_batch_images} "
+            "per request (MAX_BATCH_IMAGES): send them in several requests",
+        )
+    uploads: list[Image.Image | InputError] = []
+    for text in texts:
+        try:
+            uploads.append(open_upload(decode_base64(text, settings), settings))
+        except InputError as exc:
+            uploads.append(exc)
+    return uploads
+
+
+def predict_batch(
+    uploads: list[Image.Image | InputError], services: Services
+) -> BatchPredictResponse:
+    """Decoding and preprocessing per image; the embedding and the classifier once for
+    the whole batch (one matrix product each), which is where a batch saves time."""
+    model = services.holder.model
+    items: list[BatchItem | None] = [None] * len(uploads)
+    grids: list[np.ndarray] = []
+    good: list[int] = []
+    for index, upload in enumerate(uploads):
+        try:
+            if isinstance(upload, InputError):
+                raise upload
+            grids.append(image_grid(upload, model, services))
+            good.append(index)
+        except InputError as exc:
+            items[index] = BatchItem(status=exc.status, detail=exc.message)
+    if grids:
+        vectors = model.artifacts.embedding.transform(np.stack(grids))
+        answers = model.predict_many(vectors)
+        metrics.observe_predictions([prediction for prediction, _ in answers])
+        for index, (prediction, probabilities) in zip(good, answers, strict=True):
+            items[index] = BatchItem(
+                status=200,
+                prediction=prediction,
+                probabilities=probabilities,
+                model_version=model.version,
+                prediction_id=uuid.uuid4().hex,
+            )
+    return BatchPredictResponse(predictions=items)
+
+
+def runs_inline(sizes: list[int], images: list[Image.Image], services: Services) -> bool:
+    """A few small images cost well under a millisecond: predicting them on the event
+    loop avoids a thread hop. Large photos go to a thread so that they never stall the
+    other requests; so does a small file that declares many pixels (decoding is what
+    costs). A batch is judged by its total bytes and its largest image."""
+    settings = services.settings
+    return sum(sizes) <= settings.inline_predict_bytes and not any(
+        is_large(image, settings) for image in images
+    )
+
+
 @router.post(
     "/predict",
-    response_model=PredictResponse,
+    response_model=PredictResponse | BatchPredictResponse,
     response_model_exclude_none=True,
-    responses={400: {"description": "not base64"}, 413: {"description": "too large"}},
+    responses={
+        200: {
+            "description": "One image (`image`, `features`): its answer. Several (`images`): "
+            "`predictions`, one item per image in order, each with the fields of a single "
+            "answer and `status` 200, or `status` 4xx and `detail` for a bad image"
+        },
+        400: {"description": "not base64"},
+        413: {"description": "too large"},
+        422: {"description": "not an image, or a batch empty or over MAX_BATCH_IMAGES"},
+    },
 )
-async def predict(body: PredictRequest, services: ServicesDep) -> PredictResponse:
-    """Predict the label of an image (its file's bytes, base64-encoded), or, for a
-    model trained on a table, of one row (`features`)."""
+async def predict(
+    body: PredictRequest, services: ServicesDep
+) -> PredictResponse | BatchPredictResponse:
+    """Predict the label of an image (its file's bytes, base64-encoded), of several at
+    once (`images`: a list of them), or, for a model trained on a table, of one row
+    (`features`)."""
     if body.features is not None:
         return await run_in_threadpool(predict_row, body.features, services)
     require_kind(services.holder.model, table=False)
     settings = services.settings
+    if body.images is not None:
+        uploads = open_batch(body.images, services)
+        opened = [upload for upload in uploads if not isinstance(upload, InputError)]
+        if runs_inline([len(text) * 3 // 4 for text in body.images], opened, services):
+            return predict_batch(uploads, services)
+        return await run_in_threadpool(predict_batch, uploads, services)
     data = decode_base64(body.image, settings)
     image = open_upload(data, settings)  # the header only
-    # A small image costs well under a millisecond: doing it here avoids a thread hop.
-    # A large photo goes to a thread so that it never stalls the other requests; so
-    # does a small file that declares many pixels (decoding is what costs).
-    if len(data) <= settings.inline_predict_bytes and not is_large(image, settings):
+    if runs_inline([len(data)], [image], services):
         return predict_image(image, services)
     return await run_in_threadpool(predict_image, image, services)
