@@ -11,7 +11,9 @@ Measures, with the same uvicorn settings for every server:
      machine), then apps that add decoding the image, preprocessing and PCA, the
      classifier, and last the real /predict (STAIRCASE below); /predict's latency;
   3. /feedback rows/s (each row is appended under a lock and fsync'ed);
-  4. /predict p99 while a retraining runs vs idle, and the retrained model's speed.
+  4. /predict p99 while a retraining runs vs idle, and the retrained model's speed;
+  5. batches: images/s of /predict with 32 8x8 images per request (`images`) against
+     single 8x8 requests to the same server, and their ratio (target >= 4).
 Load comes from wrk (Debian package `wrk`), which shares the machine's cores with the
 servers: figures are comparable within one run, not across machines.
 """
@@ -275,6 +277,48 @@ def canvas_like_png() -> bytes:
     return buffer.getvalue()
 
 
+BATCH_SIZE = 32
+BATCH_TARGET = 4.0  # images/s of a 32-image batch, as a multiple of single requests
+
+
+def batch_figures(
+    env: dict[str, str], images: list[bytes], args: argparse.Namespace, scratch: Path, log: Path
+) -> dict:
+    """Images/s of single 8x8 requests and of BATCH_SIZE-image requests, taking turns
+    against one server at the same concurrency; the ratio is taken within each round."""
+    single = {"image": base64.b64encode(images[0]).decode()}
+    texts = [base64.b64encode(image).decode() for image in images]
+    batch = {"images": [texts[i % len(texts)] for i in range(BATCH_SIZE)]}
+    api = Uvicorn(API, args.workers, {**env, "RETRAIN_EVERY_K": "1000000000"}, log)
+    runs: dict[str, list[dict]] = {"single": [], "batch": []}
+    try:
+        warm_up(api, single, scratch)
+        warm_up(api, batch, scratch)
+        for _ in range(args.rounds):
+            for name, body in (("single", single), ("batch", batch)):
+                run = wrk(f"{api.url}/predict", body, 8, args.duration, scratch, api)
+                assert run["errors"] == 0, (name, run)
+                runs[name].append(run)
+    finally:
+        api.stop()
+    per_request = {"single": 1, "batch": BATCH_SIZE}
+    figures: dict = {
+        name: {
+            "images_per_s": statistics.median(run["rps"] * per_request[name] for run in mine),
+            "p99_ms": statistics.median(run["p99_ms"] for run in mine),
+            "server_cpu_us_per_image": statistics.median(
+                run["server_cpu_us"] / per_request[name] for run in mine
+            ),
+        }
+        for name, mine in runs.items()
+    }
+    figures["ratio"] = statistics.median(
+        b["rps"] * BATCH_SIZE / s["rps"] for s, b in zip(runs["single"], runs["batch"], strict=True)
+    )
+    figures["batch_size"] = BATCH_SIZE
+    return figures
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=3, help="seconds per wrk run")
@@ -441,6 +485,25 @@ def main() -> None:
         )
     finally:
         api.stop()
+
+    print(
+        f"\n5. Batches: /predict with {BATCH_SIZE} 8x8 images per request vs one per request "
+        f"(same server, concurrency 8, {args.rounds} rounds of {args.duration:.0f}s, medians)"
+    )
+    images = [path.read_bytes() for path in sorted(settings.samples_dir.glob("*.png"))]
+    batches = batch_figures(env, images, args, scratch, log)
+    figures["batch"] = batches
+    for name in ("single", "batch"):
+        run = batches[name]
+        print(
+            f"   {name + ':':<7} {run['images_per_s']:>7.0f} images/s, "
+            f"{run['server_cpu_us_per_image']:.0f} us server CPU per image, "
+            f"p99 {run['p99_ms']:.1f} ms per request"
+        )
+    print(
+        f"   batch of {BATCH_SIZE} {batches['ratio']:.1f}x the images/s of single requests "
+        f"(target >= {BATCH_TARGET:g}x)"
+    )
 
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(figures, indent=2))
