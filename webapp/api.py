@@ -1,28 +1,30 @@
 """The web app: upload, draw or pick an image, ask the serving API for its label,
-then tell it the true label (feedback, which feeds retraining). A second page, Model,
+then tell it the true label (feedback, which feeds retraining). A second page, Batch,
+sends a folder's worth of images at once and lists their answers; a third, Model,
 lists the versions the retraining made, the promotion gate's decision on each, and
 rolls the API back to an earlier one.
 
     SERVING_URL=http://127.0.0.1:8080 streamlit run webapp/api.py --server.port 8081
 
 The page's parts live in the installed package mlstack_webapp (pip install -e ./webapp),
-not found on a path: predict_page (images), table_page (a table's form), model_page
-(versions and rollback), answer (prediction and feedback form), state (what the page
-remembers between reruns, st.session_state, and the actions that change it), views
-(pure helpers). Every call to the API goes through mlstack_webapp.client, whose errors
-are shown as messages.
+not found on a path: predict_page (images), table_page (a table's form), batch_page
+(several images at once), model_page (versions and rollback), answer (prediction and
+feedback form), state (what the page remembers between reruns, st.session_state, and
+the actions that change it), views (pure helpers). Every call to the API goes through
+mlstack_webapp.client, whose errors are shown as messages.
 """
 
 from __future__ import annotations
 
 import streamlit as st
+from mlstack_webapp.batch_page import batch_page
 from mlstack_webapp.client import ModelInfo, ServingClient
 from mlstack_webapp.model_page import model_page
 from mlstack_webapp.predict_page import predict_page
 from mlstack_webapp.settings import WebappSettings
 from mlstack_webapp.state import init_state, refresh_model
 
-PAGES = ("Predict", "Model")
+PAGES = ("Predict", "Batch", "Model")
 
 
 def sidebar(settings: WebappSettings, client: ServingClient) -> None:
@@ -60,6 +62,8 @@ def main() -> None:
     page = st.sidebar.radio("Page", PAGES, key="page", horizontal=True)
     if page == "Model":
         model_page(client)
+    elif page == "Batch":
+        batch_page(settings, client)
     else:
         predict_page(settings, client)
     # Drawn last: it shows the model version after this run's predict, feedback or rollback.

@@ -275,6 +275,43 @@ def test_the_model_page_rolls_back_the_served_version(
         assert statuses == ["active", "accepted", "rejected"]
 
 
+def test_the_batch_page_answers_a_folder_file_by_file(
+    page: Page, trained_root: Path, tmp_path: Path
+) -> None:
+    """Several files chosen at once in the file dialog (a folder's images), one of them
+    not an image: the table lists each file with the real API's answer for it."""
+    with stack(trained_root, tmp_path, k=10) as (root, api, app):
+        folder = tmp_path / "folder"
+        folder.mkdir()
+        samples = sorted((root / "data" / "samples").glob("*.png"))[:3]
+        for sample in samples:
+            shutil.copy(sample, folder / sample.name)
+        (folder / "notes.png").write_bytes(b"not an image at all")
+        files = sorted(folder.iterdir())
+        open_page(page, app)
+        page.get_by_test_id("stSidebar").get_by_text("Batch", exact=True).click()
+        expect(page.get_by_role("heading", name="Several images at once")).to_be_visible()
+        page.get_by_test_id("stFileUploader").locator("input[type=file]").set_input_files(files)
+        started = time.perf_counter()
+        page.get_by_role("button", name="Predict all").click()
+        expect(page.get_by_text("3 of 4 images predicted; 1 refused.")).to_be_visible()
+        record("batch_4_files_s", time.perf_counter() - started)
+        table = page.get_by_test_id("stTable")
+        expect(table).to_be_visible()
+        shot(page, "batch_1_table")
+        for sample in samples:
+            direct = requests.post(
+                f"{api}/predict",
+                json={"image": base64.b64encode(sample.read_bytes()).decode()},
+                timeout=30,
+            ).json()
+            row = table.get_by_role("row").filter(has_text=sample.name)
+            expect(row).to_contain_text(str(direct["prediction"]))
+        expect(table.get_by_role("row").filter(has_text="notes.png")).to_contain_text(
+            "not a readable image"
+        )
+
+
 @pytest.mark.parametrize("from_webapp", [True, False], ids=["cd webapp", "checkout root"])
 def test_the_page_runs_from_either_folder(
     page: Page, contract: ContractServer, tmp_path: Path, from_webapp: bool

@@ -16,6 +16,7 @@ VARIABLES = {
     "REQUEST_TIMEOUT": ("request_timeout", "2.5", 2.5),
     "FEEDBACK_TIMEOUT": ("feedback_timeout", "30", 30.0),
     "MAX_UPLOAD_MB": ("max_upload_mb", "3", 3),
+    "BATCH_IMAGES": ("batch_images", "8", 8),
 }
 
 
@@ -36,7 +37,7 @@ def test_each_variable_is_its_field_in_capitals(monkeypatch: pytest.MonkeyPatch)
     assert WebappSettings().api_token is None
 
 
-@pytest.mark.parametrize("variable", ["REQUEST_TIMEOUT", "MAX_UPLOAD_MB"])
+@pytest.mark.parametrize("variable", ["REQUEST_TIMEOUT", "MAX_UPLOAD_MB", "BATCH_IMAGES"])
 def test_nonsense_is_refused(monkeypatch: pytest.MonkeyPatch, variable: str) -> None:
     monkeypatch.setenv(variable, "0")
     with pytest.raises(ValueError, match=variable.lower()):

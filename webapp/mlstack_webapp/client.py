@@ -56,6 +56,15 @@ class Prediction:
 
 
 @dataclass(frozen=True)
+class BatchAnswer:
+    """One image of a batch: its prediction, or why it got none (the API's `detail`, or
+    the whole request's failure)."""
+
+    prediction: Prediction | None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
 class FeedbackResult:
     stored: bool
     rows: int
@@ -250,13 +259,30 @@ class ServingClient:
         """The label of an image (file bytes) or of a table's row ({column: value})."""
         body = self._call("POST", "/predict", timeout=self.predict_timeout, json=_input(image))
         try:
-            return Prediction(
-                prediction=parse_label(body["prediction"]),
-                probabilities={str(k): float(v) for k, v in body["probabilities"].items()},
-                model_version=int(body["model_version"]),
-                prediction_id=body.get("prediction_id"),
-                unknown_categories=dict(body.get("unknown_categories") or {}),
-            )
+            return _prediction(body)
+        except (KeyError, TypeError, ValueError, AttributeError) as error:
+            raise ServingFailedError(
+                f"Unexpected answer to POST /predict: {body!r:.300}"
+            ) from error
+
+    def predict_many(self, images: list[bytes]) -> list[BatchAnswer]:
+        """The labels of several images in one request (`images`), in order; a bad image
+        gets its own error and the others their predictions. A request refused or
+        failed as a whole raises, as `predict` does."""
+        payload = {"images": [_b64(image) for image in images]}
+        # A batch of large photos takes longer than one image: a second more per image.
+        timeout = self.predict_timeout + len(images)
+        body = self._call("POST", "/predict", timeout=timeout, json=payload)
+        try:
+            items = body["predictions"]
+            if len(items) != len(images):
+                raise ValueError(f"{len(items)} answers for {len(images)} images")
+            return [
+                BatchAnswer(_prediction(item))
+                if item.get("status", 200) == 200
+                else BatchAnswer(None, f"{item.get('detail')} ({item['status']})")
+                for item in items
+            ]
         except (KeyError, TypeError, ValueError, AttributeError) as error:
             raise ServingFailedError(
                 f"Unexpected answer to POST /predict: {body!r:.300}"
@@ -324,6 +350,17 @@ class ServingClient:
             raise ServingFailedError(
                 f"Unexpected answer to POST /model/rollback: {body!r:.300}"
             ) from error
+
+
+def _prediction(body: dict[str, Any]) -> Prediction:
+    """A prediction from /predict's fields (a single answer or an item of a batch)."""
+    return Prediction(
+        prediction=parse_label(body["prediction"]),
+        probabilities={str(k): float(v) for k, v in body["probabilities"].items()},
+        model_version=int(body["model_version"]),
+        prediction_id=body.get("prediction_id"),
+        unknown_categories=dict(body.get("unknown_categories") or {}),
+    )
 
 
 def _optional(value: Any, kind: type) -> Any:

@@ -42,6 +42,12 @@ class WebappSettings(BaseSettings):
     # A feedback that completes k rows retrains the model before it answers.
     feedback_timeout: float = Field(default=120.0, gt=0, description="Seconds for /feedback")
     max_upload_mb: int = Field(default=10, ge=1, description="Largest upload the page accepts")
+    batch_images: int = Field(
+        default=32,
+        ge=1,
+        description="Images per /predict request on the Batch page (at most the API's "
+        "MAX_BATCH_IMAGES); a request also stays under MAX_UPLOAD_MB in all",
+    )
     api_token: SecretStr | None = Field(
         default=None, description="The serving API's API_TOKEN, when it sets one"
     )

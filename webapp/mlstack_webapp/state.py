@@ -5,12 +5,14 @@ message for the page to show."""
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from typing import Any
 
 import streamlit as st
 
-from .client import ModelInfo, Prediction, ServingClient, ServingError
+from .client import BatchAnswer, ModelInfo, Prediction, ServingClient, ServingError
 from .labels import Label
+from .views import batch_groups
 
 
 def init_state() -> None:
@@ -25,6 +27,7 @@ def init_state() -> None:
         "canvas_round": 0,  # bumped to clear the drawing
         "label_hints": {},  # image digest -> the label a sample's file name gives
         "rollback": None,  # {"ok": bool, "message": str}: the API's answer to the last rollback
+        "batch": None,  # {"files": [(name, digest)], "answers": [BatchAnswer]}: the Batch page's
     }
     for key, value in defaults.items():
         st.session_state.setdefault(key, value)
@@ -52,6 +55,41 @@ def do_predict(client: ServingClient, image: bytes, digest: str) -> None:
     st.session_state.predict_error = None
     model: ModelInfo | None = st.session_state.model
     if model is None or model.version != result.model_version:
+        refresh_model(client)  # the API retrained since we last asked
+
+
+def do_predict_batch(
+    client: ServingClient,
+    files: list[tuple[str, bytes]],
+    max_images: int,
+    max_bytes: int,
+) -> None:
+    """Predict every file of the Batch page, in requests of at most `max_images` files
+    and `max_bytes`; a file over `max_bytes` is not sent, and a request that fails
+    whole gives its error to each of its files."""
+    answers: list[BatchAnswer | None] = [None] * len(files)
+    sendable = []
+    for index, (name, data) in enumerate(files):
+        if len(data) > max_bytes:
+            answers[index] = BatchAnswer(None, f"{name} is larger than {max_bytes} bytes")
+        else:
+            sendable.append(index)
+    sizes = [len(files[i][1]) for i in sendable]
+    for group in batch_groups(sizes, max_images, max_bytes):
+        indices = [sendable[i] for i in group]
+        try:
+            got = client.predict_many([files[i][1] for i in indices])
+        except ServingError as error:
+            got = [BatchAnswer(None, str(error))] * len(indices)
+        for index, answer in zip(indices, got, strict=True):
+            answers[index] = answer
+    st.session_state.batch = {
+        "files": [(name, hashlib.sha256(data).hexdigest()) for name, data in files],
+        "answers": answers,
+    }
+    versions = {a.prediction.model_version for a in answers if a and a.prediction}
+    model: ModelInfo | None = st.session_state.model
+    if model is None or any(v != model.version for v in versions):
         refresh_model(client)  # the API retrained since we last asked
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from .client import ModelInfo, ModelVersion, Prediction
+from .client import BatchAnswer, ModelInfo, ModelVersion, Prediction
 from .labels import Label, parse_label
 
 DEFAULT_LABELS: list[Label] = list(range(10))
@@ -72,3 +72,31 @@ def f1_frame(versions: list[ModelVersion]) -> pd.DataFrame:
 def rollback_choices(versions: list[ModelVersion]) -> list[int]:
     """The versions the API can serve again: not the one in use, never a rejected one."""
     return [v.version for v in versions if not v.active and not v.rejected]
+
+
+def batch_groups(sizes: list[int], max_images: int, max_bytes: int) -> list[list[int]]:
+    """The indices of the files, in order, cut into requests of at most `max_images`
+    files and `max_bytes` in all (a file over `max_bytes` goes alone: the API says why)."""
+    groups: list[list[int]] = []
+    total = 0
+    for index, size in enumerate(sizes):
+        if not groups or len(groups[-1]) >= max_images or total + size > max_bytes:
+            groups.append([])
+            total = 0
+        groups[-1].append(index)
+        total += size
+    return groups
+
+
+def batch_frame(names: list[str], answers: list[BatchAnswer]) -> pd.DataFrame:
+    """The Batch page's table: one row a file, its prediction and confidence (the
+    highest probability), or its error."""
+    predictions = [a.prediction for a in answers]
+    return pd.DataFrame(
+        {
+            "file": names,
+            "prediction": [str(p.prediction) if p else "" for p in predictions],
+            "confidence": [max(p.probabilities.values()) if p else None for p in predictions],
+            "error": [a.error or "" for a in answers],
+        }
+    )
