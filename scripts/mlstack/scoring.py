@@ -38,7 +38,8 @@ class FastScorer:
     def _prepare_svc(self, model: SVC) -> None:
         n_classes = len(self.classes)
         support = model.support_vectors_
-        self._sv = np.ascontiguousarray(support)
+        # Transposed once: x @ sv_t is one product for a vector or a batch alike.
+        self._sv_t = np.ascontiguousarray(support.T)
         self._sv_sq = np.einsum("ij,ij->i", support, support)
         self._gamma = float(model._gamma)
         starts = np.concatenate([[0], np.cumsum(model.n_support_)])
@@ -64,8 +65,8 @@ class FastScorer:
     def _kernel(self, x: np.ndarray) -> np.ndarray:
         """RBF kernel of x against the support vectors: (n_sv,) for one (d,) vector,
         (n, n_sv) for an (n, d) batch."""
-        squares = np.einsum("...j,...j->...", x, x)
-        distances = self._sv_sq - 2.0 * (x @ self._sv.T) + np.expand_dims(squares, -1)
+        # vecdot(...)[..., None]: a few µs less than einsum and expand_dims on one row.
+        distances = self._sv_sq - 2.0 * (x @ self._sv_t) + np.vecdot(x, x)[..., None]
         return np.exp(-self._gamma * distances)
 
     def _svc_ovr(self, x: np.ndarray) -> np.ndarray:
@@ -85,13 +86,11 @@ class FastScorer:
     def scores(self, vectors: np.ndarray) -> np.ndarray:
         """Class scores (each row summing to 1): (classes,) for one (n_components,)
         vector, (n, classes) for an (n, n_components) batch."""
-        batch = np.atleast_2d(vectors)
         if not self._fast:
-            scores = self.classifier.scores(batch)
-        else:
-            x = batch - self._mean
-            if self._scale is not None:
-                x = x / self._scale
-            binary = len(self.classes) == 2
-            scores = softmax(self._svc_binary(x) if binary else self._svc_ovr(x))
-        return scores if vectors.ndim == 2 else scores[0]
+            scores = self.classifier.scores(np.atleast_2d(vectors))
+            return scores if vectors.ndim == 2 else scores[0]
+        x = vectors - self._mean
+        if self._scale is not None:
+            x = x / self._scale
+        raw = self._svc_binary(x) if len(self.classes) == 2 else self._svc_ovr(x)
+        return softmax(raw) if raw.ndim == 2 else softmax(raw[None])[0]
