@@ -133,12 +133,15 @@ class BurstRule:
         return cls(pipeline.contested_burst_share, pipeline.gate_min_feedback_rows)
 
 
+FLAG_COLUMNS = ("contested", "burst")
+
+
 def feedback_flags(rows: pd.DataFrame, features: list[str], rule: BurstRule) -> pd.DataFrame:
     """0/1 columns `contested` and `burst` for `rows`, by mlstack.feedback's masks, the
     ones retraining uses, applied to these rows (a burst: over `rule.share` of the rows
     one model version answered here are contested, over at least `rule.min_rows` rows).
     A row without a target or a prediction is neither."""
-    flags = pd.DataFrame({"contested": 0, "burst": 0}, index=rows.index)
+    flags = pd.DataFrame(dict.fromkeys(FLAG_COLUMNS, 0), index=rows.index)
     labelled = rows.dropna(subset=[*features, *LABEL_COLUMNS])
     if labelled.empty:
         return flags

@@ -9,14 +9,13 @@ import warnings
 import pandas as pd
 from evidently import DataDefinition, Dataset, MulticlassClassification, Report
 from evidently.metrics import F1ByLabel, PrecisionByLabel, RecallByLabel, RowCount, ValueDrift
-from evidently.presets import DataDriftPreset
 from sklearn.exceptions import UndefinedMetricWarning
 
 from .. import drift
 from ..prod_store import LABEL_COLUMNS
 from ..tabular import NUMBER
-from .data import Batch, Inputs, feedback_flags
-from .evidently_metrics import flag_metrics, gate_metrics, score_metrics
+from .data import FLAG_COLUMNS, Batch, Inputs, feedback_flags
+from .evidently_metrics import EmbeddingDrift, flag_metrics, gate_metrics, score_metrics
 
 
 def data_definition(
@@ -51,7 +50,7 @@ def build_report(
         RowCount(),
         # The PCA columns only, not target/prediction, with the stack's one drift test:
         # its share is the dashboard's, the exporter's and the drift trigger's figure.
-        DataDriftPreset(columns=features, **drift.evidently_options(drift_share)),
+        EmbeddingDrift(columns=features, **drift.evidently_options(drift_share)),
         *score_metrics(),
         *flag_metrics(),
     ]
@@ -68,8 +67,22 @@ def build_report(
     return Report(metrics)
 
 
-def run_batch(inputs: Inputs, batch: Batch, drift_share: float):
-    """The snapshot of `batch`."""
+def reference_dataset(inputs: Inputs) -> Dataset:
+    """The reference side of every batch's report: built once per run and shared (its
+    column statistics and the reference's figures are computed once)."""
+    definition = data_definition(
+        inputs.features, inputs.reference_has_prediction, inputs.table_columns
+    )
+    # Evidently's legacy confusion matrix refuses a column present on one side only: the
+    # reference carries the flag columns as zeros (flag_metrics read the current side only)
+    return Dataset.from_pandas(
+        inputs.reference.assign(**{column: 0 for column in FLAG_COLUMNS}),
+        data_definition=definition,
+    )
+
+
+def run_batch(inputs: Inputs, batch: Batch, drift_share: float, reference: Dataset | None = None):
+    """The snapshot of `batch` (against `reference`, reference_dataset(inputs) when None)."""
     rows = batch.rows
     table = inputs.table_columns
     definition = data_definition(inputs.features, inputs.reference_has_prediction, table)
@@ -79,12 +92,8 @@ def run_batch(inputs: Inputs, batch: Batch, drift_share: float):
         pd.concat([rows[[*inputs.features, *table, *LABEL_COLUMNS]], flags], axis=1),
         data_definition=definition,
     )
-    # Evidently's legacy confusion matrix refuses a column present on one side only: the
-    # reference carries the flag columns as zeros (flag_metrics read the current side only)
-    reference = Dataset.from_pandas(
-        inputs.reference.assign(**{column: 0 for column in flags.columns}),
-        data_definition=definition,
-    )
+    if reference is None:
+        reference = reference_dataset(inputs)
     versions = sorted({str(v) for v in rows.get("model_version", pd.Series(dtype=str)).dropna()})
     metadata = {
         "batch": batch.key,

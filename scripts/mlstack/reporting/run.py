@@ -17,16 +17,21 @@ snapshot (the decision stays in the history), one retrained under the same numbe
 from __future__ import annotations
 
 import logging
+import multiprocessing
+import os
 import signal
 import time
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
+from evidently.legacy.core import new_id
 from evidently.ui.workspace import Workspace
 
 from ..settings import ReportingSettings
 from .dashboard import DASHBOARD_VERSION, ensure_dashboard, find_or_create_project
 from .data import Batch, Inputs, batch_size, fingerprint, load_inputs, split_batches
-from .report import run_batch, run_gate
+from .report import reference_dataset, run_batch, run_gate
 from .state import find_project_folder, load_state, project_folder, save_state
 
 log = logging.getLogger(__name__)
@@ -86,17 +91,20 @@ def run_once(settings: ReportingSettings | None = None) -> RunSummary:
         todo.append((batch, entry if in_workspace else None))
 
     todo.sort(key=lambda item: item[0].index, reverse=True)  # newest first
+    now = todo[: settings.report_max_new_snapshots]
+    made = _snapshots(inputs, [batch for batch, _ in now], settings.report_drift_share)
     added = replaced = 0
-    for batch, entry in todo[: settings.report_max_new_snapshots]:
-        snapshot = run_batch(inputs, batch, settings.report_drift_share)
-        ref = workspace.add_run(project.id, snapshot)
+    for (batch, entry), snapshot in zip(now, made, strict=True):
+        snapshot_id = str(new_id())
+        # Workspace.add_run's write, of a snapshot made in another process
+        workspace.state.write_snapshot(project.id, snapshot_id, snapshot)
         if entry is not None:
             _delete_snapshot(workspace, project.id, entry["snapshot"], existing)
             replaced += 1
         else:
             added += 1
         known[batch.key] = {
-            "snapshot": str(ref.id),
+            "snapshot": snapshot_id,
             "fingerprint": fingerprint(batch.rows),
             "rows": [batch.start, batch.stop],
             "complete": batch.complete,
@@ -110,6 +118,40 @@ def run_once(settings: ReportingSettings | None = None) -> RunSummary:
     replaced += gate_replaced
     save_state(folder, state)
     return _summary(started, str(project.id), inputs, batches, added, replaced, pending)
+
+
+# What the processes making snapshots read: set before they fork, so nothing is sent
+_SHARED: dict = {}
+
+
+def _snapshot_of(index: int):
+    inputs, batches, reference, drift_share = (
+        _SHARED[k] for k in ("inputs", "batches", "reference", "drift_share")
+    )
+    return run_batch(inputs, batches[index], drift_share, reference).to_snapshot_model()
+
+
+def _snapshots(inputs: Inputs, batches: list[Batch], drift_share: float) -> Iterator:
+    """The snapshots of `batches` (stored form), in order, made on every core the
+    process may use: a first run makes up to REPORT_MAX_NEW_SNAPSHOTS of them, each
+    independent of the others. Forked processes start at once, with Evidently already
+    imported and the reference already prepared (a new interpreter would import
+    Evidently again, seconds)."""
+    if not batches:
+        return
+    _SHARED.update(
+        inputs=inputs, batches=batches, reference=reference_dataset(inputs), drift_share=drift_share
+    )
+    try:
+        workers = min(len(os.sched_getaffinity(0)), len(batches))
+        if workers <= 1:
+            yield from map(_snapshot_of, range(len(batches)))
+            return
+        context = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(workers, mp_context=context) as pool:
+            yield from pool.map(_snapshot_of, range(len(batches)))
+    finally:
+        _SHARED.clear()
 
 
 def _gate_key(entry: dict) -> str:
