@@ -151,7 +151,7 @@ def main() -> None:
     # New style, correctly labelled: half the images sent, the other half judges.
     folder = new_style_images(base / "new-style", args.per_label)
     images = load_folder_dataset(folder, current.embedding.format, progress=False)
-    style = current.embedding.transform(images.grids)
+    style = current.embedding.transform(images.inputs)
     order = np.random.default_rng(1).permutation(len(style))
     sent, kept = order[: len(order) // 2], order[len(order) // 2 :]
     judges = {

@@ -1,23 +1,27 @@
 """The data set the model learns from: scikit-learn's digits by default (it ships
 inside scikit-learn, so nothing is downloaded), or a folder of the user's own
-images with one sub-folder per label."""
+images with one sub-folder per label, brought to what the embedding's PCA takes:
+photo features (mlstack.photos) or a gray grid (IMAGE_FEATURES)."""
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from .labels import parse_label
-from .preprocessing import DIGITS_FORMAT, ImageError, ImageFormat, bytes_to_format
+from .photos import PhotoFeatures
+from .preprocessing import DIGITS_FORMAT, ImageError, ImageFormat, decode_image, to_format
 
 log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 # A user's folder data set: images of any size are brought to a 16x16 grid.
 FOLDER_FORMAT = ImageFormat(height=16, width=16, levels=255, block=2, passthrough=False)
+# ...or, by default, described by their colour, shape and texture.
+PHOTO_FEATURES = PhotoFeatures()
 
 
 class DatasetError(RuntimeError):
@@ -27,10 +31,14 @@ class DatasetError(RuntimeError):
 @dataclass
 class Dataset:
     name: str
-    grids: np.ndarray  # (n, height, width), values in [0, 1], ink = 1
+    # What the embedding's PCA takes: (n, height, width) grids, values in [0, 1],
+    # ink = 1; or (n, features) when `photo` is set.
+    inputs: np.ndarray
     labels: np.ndarray  # (n,) ints, or strings for a folder whose names are not numbers
     format: ImageFormat
     skipped: list[str]
+    photo: PhotoFeatures | None = None
+    files: list[Path] = field(default_factory=list)  # a folder's image files, row by row
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -52,6 +60,7 @@ def load_folder_dataset(
     root: Path,
     fmt: ImageFormat = FOLDER_FORMAT,
     *,
+    photo: PhotoFeatures | None = None,
     max_bytes: int = 10 * 1024 * 1024,
     max_pixels: int = 40_000_000,
     progress: bool = True,
@@ -70,13 +79,13 @@ def load_folder_dataset(
         raise DatasetError(
             f"no images in {root}: expected one sub-folder per label holding PNG/JPEG files"
         )
-    grids, labels, skipped = [], [], []
+    inputs, labels, read, skipped = [], [], [], []
     for i, (path, label) in enumerate(files, 1):
         try:
-            grids.append(
-                bytes_to_format(path.read_bytes(), fmt, max_bytes=max_bytes, max_pixels=max_pixels)
-            )
+            image = decode_image(path.read_bytes(), max_bytes=max_bytes, max_pixels=max_pixels)
+            inputs.append(photo.of_image(image)[0] if photo else to_format(image, fmt))
             labels.append(label)
+            read.append(path)
         except (ImageError, OSError) as exc:
             skipped.append(f"{path}: {exc}")
         if progress and (i % 500 == 0 or i == len(files)):
@@ -88,11 +97,16 @@ def load_folder_dataset(
     kinds = {type(label) for label in labels}
     if len(kinds) > 1:  # mixed numeric and text folder names: keep them all as text
         labels = [str(label) for label in labels]
-    return Dataset(root.name, np.stack(grids), np.array(labels), fmt, skipped)
+    return Dataset(root.name, np.stack(inputs), np.array(labels), fmt, skipped, photo, read)
 
 
-def load_dataset(dataset_dir: Path | None = None, **limits: int) -> Dataset:
-    """The user's folder if given, else the embedded digits."""
+def load_dataset(
+    dataset_dir: Path | None = None, *, image_features: str = "photo", **limits: int
+) -> Dataset:
+    """The user's folder if given, else the embedded digits. `image_features`
+    (IMAGE_FEATURES) applies to a folder: "photo" describes its images by colour, shape
+    and texture, "grid" brings them to a 16x16 gray grid of their strokes."""
     if dataset_dir is None:
         return load_digits_dataset()
-    return load_folder_dataset(Path(dataset_dir), **limits)
+    photo = PHOTO_FEATURES if image_features == "photo" else None
+    return load_folder_dataset(Path(dataset_dir), photo=photo, **limits)

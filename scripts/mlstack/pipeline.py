@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from PIL import Image, ImageOps
 
 from .artifacts import ArtifactSet, ArtifactStore, Manifest
 from .augment import training_grids
@@ -28,6 +29,8 @@ from .tabular import TableDataset, TableEmbedding, load_table
 from .training import Classifier, evaluate, fit, holdout_split
 
 log = logging.getLogger(__name__)
+
+PNG_MODES = {"1", "L", "LA", "P", "RGB", "RGBA", "I", "I;16"}
 
 
 @dataclass
@@ -65,6 +68,7 @@ def _read_vectors(path: Path, n_components: int) -> tuple[np.ndarray, np.ndarray
 def _dataset(settings: PipelineSettings) -> Dataset:
     dataset = load_dataset(
         settings.dataset_dir,
+        image_features=settings.image_features,
         **(
             {}
             if settings.dataset_dir is None
@@ -122,13 +126,13 @@ def build_reference(
     the data set."""
     dataset = dataset or _dataset(settings)
     train, holdout = holdout_split(dataset.labels, settings.holdout_fraction, settings.random_state)
-    fit_grids = dataset.grids[train]
+    fit_inputs = dataset.inputs[train]
     if extra_grids is not None and len(extra_grids):
-        fit_grids = np.concatenate([fit_grids, extra_grids])
+        fit_inputs = np.concatenate([fit_inputs, extra_grids])
     embedding = Embedding.fit(
-        fit_grids, dataset.format, settings.n_components, settings.random_state
+        fit_inputs, dataset.format, settings.n_components, settings.random_state, dataset.photo
     )
-    vectors = embedding.transform(dataset.grids)
+    vectors = embedding.transform(dataset.inputs)
     _write_vectors(settings.ref_data_path, vectors, dataset.labels, embedding.columns)
     log.info(
         "wrote %s: %d rows x %d components (%.1f%% of the variance)",
@@ -253,7 +257,12 @@ def train_initial(settings: PipelineSettings) -> Manifest:
         ref,
         synthetic=len(synthetic_vectors),
         started=started,
-        extra={"dataset": dataset.name, "kind": "images", "format": vars(dataset.format)},
+        extra={
+            "dataset": dataset.name,
+            "kind": "images",
+            "format": vars(dataset.format),
+            **({"photo_features": vars(dataset.photo)} if dataset.photo else {}),
+        },
     )
 
 
@@ -279,7 +288,14 @@ def export_samples(settings: PipelineSettings, per_label: int = 5) -> list[Path]
         rows = [i for i in holdout if dataset.labels[i] == label][:per_label]
         for row in rows:
             path = out / f"{label}_{row:04d}.png"
-            path.write_bytes(grid_to_png(dataset.grids[row]))
+            if dataset.photo is None:
+                path.write_bytes(grid_to_png(dataset.inputs[row]))
+            else:  # a photo's features are no picture: the file itself, as a PNG
+                with Image.open(dataset.files[row]) as image:
+                    image = ImageOps.exif_transpose(image)
+                    if image.mode not in PNG_MODES:  # CMYK, YCbCr...
+                        image = image.convert("RGB")
+                    image.save(path, format="PNG")
             written.append(path)
     log.info("wrote %d sample images to %s", len(written), out)
     return written

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -96,6 +96,13 @@ class PipelineSettings(StackSettings):
     )
     target_column: str = Field(
         default="target", min_length=1, description="The label's column in DATASET_CSV"
+    )
+    image_features: Literal["photo", "grid"] = Field(
+        default="photo",
+        description="What a folder's images (DATASET_DIR) become before the PCA: photo "
+        "(colour histograms, HOG, texture and a 16x16 gray grid) or grid (a 16x16 gray grid "
+        "of the strokes alone: drawings, scans of digits or letters); the default digits keep "
+        "their 8x8 grid",
     )
     n_components: int = Field(default=30, ge=2, description="Size of the PCA embedding")
     holdout_fraction: float = Field(

@@ -9,7 +9,7 @@ from contextlib import AbstractContextManager, nullcontext
 import numpy as np
 from PIL import Image
 
-from mlstack.preprocessing import ImageError, load_image, open_image, to_format
+from mlstack.preprocessing import ImageError, load_image, open_image
 from mlstack.settings import ServingSettings
 from mlstack.tabular import RowError, TableEmbedding
 
@@ -52,22 +52,23 @@ def open_upload(data: bytes, settings: ServingSettings) -> Image.Image:
         raise InputError(422, f"`image`: {exc}") from None
 
 
-def image_grid(image: Image.Image, model: LoadedModel, services: Services) -> np.ndarray:
-    """An opened upload -> the model's grid, by the same code that built ref_data.csv.
-    A large image is decoded only once it holds one of the worker's decode slots."""
+def image_features(image: Image.Image, model: LoadedModel, services: Services) -> np.ndarray:
+    """An opened upload -> what the model's PCA takes (a grid, or a photo's features),
+    by the same code that built ref_data.csv. A large image is decoded only once it
+    holds one of the worker's decode slots."""
     try:
         with decode_slot(image, services):
-            grid = to_format(load_image(image), model.artifacts.embedding.format)
+            features, blank = model.artifacts.embedding.features(load_image(image))
     except ImageError as exc:
         raise InputError(422, f"`image`: {exc}") from None
-    if not grid.any():
+    if blank:
         raise InputError(422, "`image`: no strokes found (a blank or uniform image)")
-    return grid
+    return features
 
 
 def embed_image(image: Image.Image, model: LoadedModel, services: Services) -> np.ndarray:
     """An opened upload -> the model's vector."""
-    return model.artifacts.embedding.transform(image_grid(image, model, services)[None])[0]
+    return model.artifacts.embedding.transform(image_features(image, model, services)[None])[0]
 
 
 def is_large(image: Image.Image, settings: ServingSettings) -> bool:

@@ -16,7 +16,7 @@ from ..inputs import (
     decode_base64,
     embed_features,
     embed_image,
-    image_grid,
+    image_features,
     is_large,
     open_upload,
     require_kind,
@@ -78,18 +78,18 @@ def predict_batch(
     the whole batch (one matrix product each), which is where a batch saves time."""
     model = services.holder.model
     items: list[BatchItem | None] = [None] * len(uploads)
-    grids: list[np.ndarray] = []
+    inputs: list[np.ndarray] = []
     good: list[int] = []
     for index, upload in enumerate(uploads):
         try:
             if isinstance(upload, InputError):
                 raise upload
-            grids.append(image_grid(upload, model, services))
+            inputs.append(image_features(upload, model, services))
             good.append(index)
         except InputError as exc:
             items[index] = BatchItem(status=exc.status, detail=exc.message)
-    if grids:
-        vectors = model.artifacts.embedding.transform(np.stack(grids))
+    if inputs:
+        vectors = model.artifacts.embedding.transform(np.stack(inputs))
         answers = model.predict_many(vectors)
         metrics.observe_predictions([prediction for prediction, _ in answers])
         for index, (prediction, probabilities) in zip(good, answers, strict=True):
