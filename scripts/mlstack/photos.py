@@ -203,7 +203,9 @@ def lbp_histogram(gray: np.ndarray) -> np.ndarray:
     """Share of the inner pixels in each uniform local binary pattern, as scikit-image's
     `local_binary_pattern(gray, 8, 1, "uniform")` codes them: the number of neighbours
     at least as bright as the pixel when those form one arc, else one bin for every
-    other pattern."""
+    other pattern. A diagonal neighbour as bright as the pixel within rounding is a
+    tie that scikit-image's interpolation breaks either way; here it counts as
+    brighter."""
     gray = np.asarray(gray, dtype=np.float64)
     height, width = gray.shape
 
@@ -214,15 +216,15 @@ def lbp_histogram(gray: np.ndarray) -> np.ndarray:
     near, far = 1 - _DIAGONAL, _DIAGONAL
     bits = []
     for dy, dx in _LBP_STEPS:
+        # The neighbour minus the centre; bilinear for a diagonal one, written as
+        # differences so that a flat patch gives exactly 0 (a tie counts as brighter).
         if dy and dx:
-            value = (
-                near * near * centre
-                + near * far * (shifted(dy, 0) + shifted(0, dx))
-                + far * far * shifted(dy, dx)
+            rise = near * far * (shifted(dy, 0) - centre + shifted(0, dx) - centre) + (
+                far * far * (shifted(dy, dx) - centre)
             )
         else:
-            value = shifted(dy, dx)
-        bits.append(value - centre >= 0)
+            rise = shifted(dy, dx) - centre
+        bits.append(rise >= 0)
     bits = np.stack(bits)
     ones = bits.sum(axis=0)
     changes = (bits != np.roll(bits, 1, axis=0)).sum(axis=0)
