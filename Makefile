@@ -39,6 +39,7 @@ bench:     ## the benchmarks (figures, not tests; serving needs Debian's wrk)
 	$(PY) benchmarks/reporting.py
 	$(PY) benchmarks/gate.py
 	$(PY) benchmarks/memory.py
+	$(PY) benchmarks/embeddings.py
 monitoring-up:   ## Prometheus :9090 and Grafana :3000, after `make up`
 	$(COMPOSE) -f monitoring/docker-compose.yml up -d --build --wait
 monitoring-down:

@@ -100,9 +100,9 @@ class PipelineSettings(StackSettings):
     image_features: Literal["photo", "grid"] = Field(
         default="photo",
         description="What a folder's images (DATASET_DIR) become before the PCA: photo "
-        "(colour histograms, HOG, texture and a 16x16 gray grid) or grid (a 16x16 gray grid "
-        "of the strokes alone: drawings, scans of digits or letters); the default digits keep "
-        "their 8x8 grid",
+        "(colour histogram, HOG, edge directions, texture and an 8x8 gray grid: "
+        "mlstack/photos.py) or grid (a 16x16 gray grid of the strokes alone, found as ink on "
+        "paper: drawings, scans of digits or letters); the default digits keep their 8x8 grid",
     )
     n_components: int = Field(default=30, ge=2, description="Size of the PCA embedding")
     holdout_fraction: float = Field(
