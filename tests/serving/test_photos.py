@@ -62,6 +62,13 @@ def test_photos_predict_and_feedback_through_uvicorn(
             )
             assert answer.status_code == 422, answer.text
             assert "no strokes found (a blank or uniform image)" in answer.text
+    # The same in a batch: the shape answered, the uniform picture refused, in order.
+    batch = [png(shape_image("square", rng)), png(Image.new("RGB", (80, 80), (10, 200, 90)))]
+    answer = httpx.post(
+        f"{server.url}/predict", json={"images": [b64(data) for data in batch]}, timeout=30
+    )
+    assert answer.status_code == 200, answer.text
+    assert [item["status"] for item in answer.json()["predictions"]] == [200, 422]
     after = settings.prod_data_path.read_bytes() if settings.prod_data_path.exists() else b""
     assert after == before
 
