@@ -27,6 +27,7 @@ from __future__ import annotations
 import weakref
 from typing import Any, ClassVar
 
+import numpy as np
 import pandas as pd
 from evidently import Dataset
 from evidently.core.metric_types import (
@@ -41,6 +42,7 @@ from evidently.core.metric_types import (
     get_default_render_ref,
 )
 from evidently.core.report import Context, _default_input_data_generator
+from evidently.legacy.calculations.stattests.registry import get_stattest
 from evidently.legacy.metrics import ClassificationConfusionMatrix
 from evidently.legacy.model.widget import BaseWidgetInfo
 from evidently.legacy.renderers.html_widgets import (
@@ -316,17 +318,30 @@ def _embedding_drift(context: Context, metric: Metric) -> EmbeddingDrift | None:
 # Defining these calculations makes them ValueDrift's and DriftedColumnsCount's (Evidently
 # binds a metric type to its newest calculation class): the same results, less work for
 # the metrics of an EmbeddingDrift; every other such metric is computed as Evidently does.
-class ValueDriftDrawnWhenShown(ValueDriftCalculation):
-    """Evidently's ValueDrift, without its two figures for a column of an
-    EmbeddingDrift (its render shows the column in its table instead). A table's own
-    columns (top-level ValueDrift metrics of the report) keep their figures."""
+class ValueDriftOfEmbedding(ValueDriftCalculation):
+    """Evidently's ValueDrift; for a column of an EmbeddingDrift, Evidently's test alone
+    (its registered K-S on the same finite values), with no widget: Evidently's own
+    calculation also bins both sides and the current rows over their index for two
+    figures, which the preset never shows (its table shows the column instead). A
+    table's own columns (top-level ValueDrift metrics of the report) keep their
+    figures."""
 
     def calculate(self, context: Context, current_data, reference_data):
-        self._drawn = _embedding_drift(context, self.metric) is None
-        return super().calculate(context, current_data, reference_data)
+        shown = _embedding_drift(context, self.metric) is None
+        if shown or reference_data is None or context.configuration.include_tests:
+            return super().calculate(context, current_data, reference_data)
+        column = self.metric.column
+        kind = current_data.column(column).type
+        ref, cur = (_finite(side.as_dataframe()[column]) for side in (reference_data, current_data))
+        test = get_stattest(ref, cur, kind, self.metric.method)
+        result = self.result(test(ref, cur, kind, self.metric.threshold).drift_score)
+        result.widget = []
+        return result
 
-    def _render(self, result, options, color_options):
-        return super()._render(result, options, color_options) if self._drawn else []
+
+def _finite(values: pd.Series) -> pd.Series:
+    """The values Evidently's get_one_column_drift tests: infinities and gaps left out."""
+    return values.replace([np.inf, -np.inf], np.nan).dropna()
 
 
 class DriftedColumnsFromValueDrift(DriftedColumnCalculation):
