@@ -42,6 +42,10 @@ from mlstack.settings import PipelineSettings, ReportingSettings
 
 TARGET_SNAPSHOT_S = 1.0
 TARGET_FIRST_RUN_S = 10.0
+# The old path's figures on an ordinary day here (load about 2.7): the targets as
+# speed-ups, which a busy machine does not blur as it does seconds
+OLD_SNAPSHOT_S = 3.2
+OLD_FIRST_RUN_S = 39.6
 
 SUMMARY = re.compile(
     r"(\d+) feedback rows, (\d+) batches, (\d+) snapshots added, (\d+) replaced \(([\d.]+) s\)"
@@ -153,8 +157,10 @@ def targets(pipeline: PipelineSettings, tmp: Path, repeats: int) -> list[str]:
     snapshot, snapshot_old = per_snapshot(settings, repeats)
     lines = [
         f"reporting: one snapshot (100 rows, in process) {snapshot:.2f} s "
-        f"(target <= {TARGET_SNAPSHOT_S:g} s); the old path in this run {snapshot_old:.2f} s "
-        f"({snapshot_old / snapshot:.1f}x)"
+        f"(target <= {TARGET_SNAPSHOT_S:g} s); the old path in this run {snapshot_old:.2f} s: "
+        f"{snapshot_old / snapshot:.1f}x faster (target >= "
+        f"{OLD_SNAPSHOT_S / TARGET_SNAPSHOT_S:.1f}x, {OLD_SNAPSHOT_S:g} s to "
+        f"{TARGET_SNAPSHOT_S:g} s)"
     ]
     print(lines[-1], flush=True)
     print("1000 rows: first run, now and the old path ...", flush=True)
@@ -163,9 +169,11 @@ def targets(pipeline: PipelineSettings, tmp: Path, repeats: int) -> list[str]:
     lines.append(
         f"reporting: first run on 1,000 feedback rows {first.wall_s:.1f} s, "
         f"{first.snapshots} snapshots (target <= {TARGET_FIRST_RUN_S:g} s); "
-        f"the old path in this run {first_old.wall_s:.1f} s "
-        f"({first_old.wall_s / first.wall_s:.1f}x); in run_once {first.work_s:.1f} s "
-        f"against {first_old.work_s:.1f} s"
+        f"the old path in this run {first_old.wall_s:.1f} s: "
+        f"{first_old.wall_s / first.wall_s:.1f}x faster (target >= "
+        f"{OLD_FIRST_RUN_S / TARGET_FIRST_RUN_S:.1f}x, {OLD_FIRST_RUN_S:g} s to "
+        f"{TARGET_FIRST_RUN_S:g} s); in run_once {first.work_s:.1f} s against "
+        f"{first_old.work_s:.1f} s"
     )
     print(lines[-1], flush=True)
     return lines
