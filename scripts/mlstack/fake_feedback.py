@@ -36,10 +36,15 @@ def make_feedback(
     start: datetime | None = None,
     step: timedelta = timedelta(minutes=1),
     labels: list | None = None,
+    pool: np.ndarray | None = None,
 ) -> pd.DataFrame:
-    """`rows` feedback rows; `labels` keeps only reference rows of those labels."""
+    """`rows` feedback rows; `labels` keeps only reference rows of those labels, `pool`
+    only those rows of ref_data.csv (e.g. its training split, so that the reference
+    hold-out still judges a model trained on them)."""
     ref = pd.read_csv(settings.ref_data_path)
     features = [c for c in ref.columns if c.startswith("PCA_")]
+    if pool is not None:
+        ref = ref.iloc[pool]
     if labels is not None:
         ref = ref[ref["target"].isin(labels)]
     rng = np.random.default_rng(seed)

@@ -144,12 +144,16 @@ class ProdDataStore:
             return empty
         if not data:
             return empty
+        # pyarrow's parser is about three times quicker here (retraining reads 100,000
+        # rows) and as exact on floats, but it turns ISO timestamps into datetimes: the
+        # timestamp column, when asked for, keeps pandas' own parser and its text.
+        fast = wanted is not None and "timestamp" not in wanted
         try:
             return pd.read_csv(
                 io.BytesIO(data),
                 usecols=wanted,
                 on_bad_lines="skip",
-                float_precision="round_trip",
+                **({"engine": "pyarrow"} if fast else {"float_precision": "round_trip"}),
             )
         except pd.errors.EmptyDataError:
             return empty

@@ -110,10 +110,11 @@ class PipelineSettings(StackSettings):
     )
     random_state: int = Field(default=0, description="Seed of every random split and draw")
     max_training_rows: int = Field(
-        default=60_000,
+        default=12_000,
         ge=100,
-        description="Retraining cost grows with rows: past this many production rows, the "
-        "newest are kept and the oldest left out",
+        description="Rows a retraining reads (reference + synthetic + the newest feedback "
+        "rows, the oldest left out): an SVC's fit and prediction cost grow with them, its "
+        "accuracy no longer does (docs/model.md)",
     )
     synthetic_per_label: int = Field(
         default=200,

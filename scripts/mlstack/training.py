@@ -3,7 +3,7 @@
 The classifier is an RBF support-vector machine: the best cross-validated,
 held-out and real-world accuracy of the candidates compared by
 scripts/compare_models.py (docs/model.md), trained in about 2 s on the first
-training's rows and in under half a minute at the retraining cap of 60,000 rows."""
+training's rows and in a few seconds at the retraining cap (MAX_TRAINING_ROWS)."""
 
 from __future__ import annotations
 

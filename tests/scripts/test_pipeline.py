@@ -4,6 +4,7 @@ import pytest
 from mlstack.artifacts import ArtifactStore
 from mlstack.dataset import DatasetError, load_folder_dataset
 from mlstack.embedding import feature_columns
+from mlstack.fake_feedback import write_fake_feedback
 from mlstack.gate import in_feedback_holdout
 from mlstack.pipeline import bootstrap, read_reference
 from mlstack.preprocessing import grid_to_png
@@ -65,6 +66,24 @@ def test_retrain_uses_prod_rows_and_keeps_the_embedding(project: PipelineSetting
     after = store.load()
     assert after.manifest.files["embedding.pkl"] == before.manifest.files["embedding.pkl"]
     assert after.manifest.files["model.pkl"] != before.manifest.files["model.pkl"]
+
+
+def test_max_training_rows_keeps_the_newest_feedback_rows(
+    project: PipelineSettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ref = read_reference(project, ArtifactStore(project.artifacts_dir).manifest().n_components)
+    write_fake_feedback(project, 300, drift=0.3, predicted=False, pool=ref.train)
+    ids = pd.read_csv(project.prod_data_path)["prediction_id"].tolist()
+    base = len(ref.train) + project.synthetic_per_label * 10
+    monkeypatch.setenv("MAX_TRAINING_ROWS", str(base + 100))
+    manifest = retrain(PipelineSettings(project_root=project.project_root))
+    assert manifest.rows["prod_seen"] == 300
+    assert manifest.rows["total"] <= base + 100
+    assert manifest.rows["prod"] + manifest.rows["prod_holdout"] == 100
+    # the newest 100 rows, not the oldest: their share in the hash-held-out differs
+    newest, oldest = (int(in_feedback_holdout(part, 0.2).sum()) for part in (ids[-100:], ids[:100]))
+    assert newest != oldest
+    assert manifest.rows["prod_holdout"] == newest
 
 
 def test_reference_holdout_images_sent_as_feedback_are_never_trained_on(
