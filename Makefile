@@ -38,6 +38,7 @@ bench:     ## the benchmarks (figures, not tests; serving needs Debian's wrk)
 	$(PY) benchmarks/metrics.py
 	$(PY) benchmarks/reporting.py
 	$(PY) benchmarks/gate.py
+	$(PY) benchmarks/retraining.py
 	$(PY) benchmarks/memory.py
 	$(PY) benchmarks/embeddings.py
 monitoring-up:   ## Prometheus :9090 and Grafana :3000, after `make up`
