@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from .labels import parse_label
+from .onnx_features import OnnxFeatures
 from .photos import PhotoFeatures
 from .preprocessing import DIGITS_FORMAT, ImageError, ImageFormat, decode_image, to_format
 
@@ -37,7 +38,7 @@ class Dataset:
     labels: np.ndarray  # (n,) ints, or strings for a folder whose names are not numbers
     format: ImageFormat
     skipped: list[str]
-    photo: PhotoFeatures | None = None
+    photo: PhotoFeatures | OnnxFeatures | None = None
     files: list[Path] = field(default_factory=list)  # a folder's image files, row by row
 
     def __len__(self) -> int:
@@ -60,7 +61,7 @@ def load_folder_dataset(
     root: Path,
     fmt: ImageFormat = FOLDER_FORMAT,
     *,
-    photo: PhotoFeatures | None = None,
+    photo: PhotoFeatures | OnnxFeatures | None = None,
     max_bytes: int = 10 * 1024 * 1024,
     max_pixels: int = 40_000_000,
     progress: bool = True,
@@ -101,12 +102,20 @@ def load_folder_dataset(
 
 
 def load_dataset(
-    dataset_dir: Path | None = None, *, image_features: str = "photo", **limits: int
+    dataset_dir: Path | None = None,
+    *,
+    image_features: str = "photo",
+    image_model: Path | None = None,
+    **limits: int,
 ) -> Dataset:
-    """The user's folder if given, else the embedded digits. `image_features`
-    (IMAGE_FEATURES) applies to a folder: "photo" describes its images by colour, shape
-    and texture, "grid" brings them to a 16x16 gray grid of their strokes."""
+    """The user's folder if given, else the embedded digits. For a folder, an ONNX
+    `image_model` (IMAGE_MODEL) gives the features if set; else `image_features`
+    (IMAGE_FEATURES): "photo" describes its images by colour, shape and texture,
+    "grid" brings them to a 16x16 gray grid of their strokes."""
     if dataset_dir is None:
         return load_digits_dataset()
-    photo = PHOTO_FEATURES if image_features == "photo" else None
+    if image_model is not None:
+        photo = OnnxFeatures.load(image_model)
+    else:
+        photo = PHOTO_FEATURES if image_features == "photo" else None
     return load_folder_dataset(Path(dataset_dir), photo=photo, **limits)

@@ -15,7 +15,8 @@ import numpy as np
 from PIL import Image
 from sklearn.decomposition import PCA
 
-from .photos import PhotoFeatures, block_weights
+from .onnx_features import OnnxFeatures
+from .photos import PhotoFeatures
 from .preprocessing import ImageFormat, decode_image, to_format
 
 
@@ -31,8 +32,9 @@ class Embedding:
     explained_variance_ratio: np.ndarray
     # What an image becomes before the PCA: None, the grid of `format` (the digits,
     # and every set saved before photo features existed: their pickles lack the field
-    # and read this default); else a photo's colour, shape and texture features.
-    photo: PhotoFeatures | None = None
+    # and read this default); else a photo's colour, shape and texture features, or
+    # the output of the user's ONNX model.
+    photo: PhotoFeatures | OnnxFeatures | None = None
 
     @classmethod
     def fit(
@@ -41,12 +43,12 @@ class Embedding:
         fmt: ImageFormat,
         n_components: int,
         seed: int = 0,
-        photo: PhotoFeatures | None = None,
+        photo: PhotoFeatures | OnnxFeatures | None = None,
     ) -> Embedding:
         """The PCA of `inputs`: (n, height, width) grids, or (n, features) with `photo`."""
         flat = inputs.reshape(len(inputs), -1)
         n_components = min(n_components, flat.shape[0], flat.shape[1])
-        weights = np.ones(flat.shape[1]) if photo is None else block_weights(photo, flat)
+        weights = np.ones(flat.shape[1]) if photo is None else photo.weights(flat)
         pca = PCA(n_components=n_components, random_state=seed).fit(flat * weights)
         # Plain arrays: a transform is one matrix product, with no per-call validation.
         # The weights go into the components: ((x - mean) * w) @ C.T = (x - mean) @ (C * w).T
@@ -78,6 +80,13 @@ class Embedding:
             return self.photo.of_image(image)
         grid = to_format(image, self.format)
         return grid, not grid.any()
+
+    def prepare(self) -> None:
+        """Ready what the first image needs (an ONNX model's session), so that a server
+        without onnxruntime stops at its start with the error saying what to install,
+        rather than failing every request."""
+        if isinstance(self.photo, OnnxFeatures):
+            self.photo.prepare()
 
     def embed_bytes(self, data: bytes, *, max_bytes: int, max_pixels: int) -> np.ndarray:
         """Image file bytes -> one (n_components,) vector (a blank image's too)."""

@@ -67,24 +67,20 @@ class PhotoFeatures:
         return sum(self.blocks.values())
 
     def pixels(self, image: Image.Image) -> np.ndarray:
-        """A decoded image -> (side, side, 3) RGB in [0, 1]; EXIF rotation applied,
-        transparency laid on white."""
-        image = ImageOps.exif_transpose(image)
-        if image.mode in ("RGBA", "LA", "PA") or (
-            image.mode == "P" and "transparency" in image.info
-        ):
-            rgba = image.convert("RGBA")
-            image = Image.alpha_composite(Image.new("RGBA", rgba.size, "white"), rgba)
-        # reducing_gap: a large photo is first reduced by an integer factor (fast),
-        # then box-filtered to the square.
-        square = image.convert("RGB").resize(
-            (self.side, self.side), Image.Resampling.BOX, reducing_gap=3.0
-        )
-        return np.asarray(square, dtype=np.float32) / 255.0
+        """A decoded image -> (side, side, 3) RGB in [0, 1]."""
+        return square_pixels(image, self.side)
 
     def is_blank(self, rgb: np.ndarray) -> bool:
         """Whether the picture is uniform: nothing in it to classify."""
-        return bool(rgb.reshape(-1, 3).std(axis=0).max() < self.blank_spread)
+        return is_uniform(rgb, self.blank_spread)
+
+    def weights(self, features: np.ndarray) -> np.ndarray:
+        """The PCA's weight of each feature, fitted on the training rows (block_weights)."""
+        return block_weights(self, features)
+
+    def summary(self) -> dict:
+        """What the manifest records of the recipe."""
+        return {"kind": "photo", **vars(self)}
 
     def of_pixels(self, rgb: np.ndarray) -> np.ndarray:
         """(side, side, 3) RGB in [0, 1] -> the feature vector (float32)."""
@@ -103,6 +99,24 @@ class PhotoFeatures:
         """A decoded image -> (its features, whether it is blank)."""
         rgb = self.pixels(image)
         return self.of_pixels(rgb), self.is_blank(rgb)
+
+
+def square_pixels(image: Image.Image, side: int) -> np.ndarray:
+    """A decoded image -> (side, side, 3) RGB in [0, 1]; EXIF rotation applied,
+    transparency laid on white."""
+    image = ImageOps.exif_transpose(image)
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        image = Image.alpha_composite(Image.new("RGBA", rgba.size, "white"), rgba)
+    # reducing_gap: a large photo is first reduced by an integer factor (fast), then
+    # box-filtered to the square.
+    square = image.convert("RGB").resize((side, side), Image.Resampling.BOX, reducing_gap=3.0)
+    return np.asarray(square, dtype=np.float32) / 255.0
+
+
+def is_uniform(rgb: np.ndarray, spread: float) -> bool:
+    """Whether every colour channel's standard deviation is below `spread`."""
+    return bool(rgb.reshape(-1, 3).std(axis=0).max() < spread)
 
 
 def block_weights(photo: PhotoFeatures, features: np.ndarray) -> np.ndarray:

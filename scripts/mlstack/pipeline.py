@@ -69,6 +69,7 @@ def _dataset(settings: PipelineSettings) -> Dataset:
     dataset = load_dataset(
         settings.dataset_dir,
         image_features=settings.image_features,
+        image_model=settings.image_model,
         **(
             {}
             if settings.dataset_dir is None
@@ -261,7 +262,7 @@ def train_initial(settings: PipelineSettings) -> Manifest:
             "dataset": dataset.name,
             "kind": "images",
             "format": vars(dataset.format),
-            **({"photo_features": vars(dataset.photo)} if dataset.photo else {}),
+            **({"image_features": dataset.photo.summary()} if dataset.photo else {}),
         },
     )
 

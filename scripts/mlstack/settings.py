@@ -104,6 +104,12 @@ class PipelineSettings(StackSettings):
         "mlstack/photos.py) or grid (a 16x16 gray grid of the strokes alone, found as ink on "
         "paper: drawings, scans of digits or letters); the default digits keep their 8x8 grid",
     )
+    image_model: Path | None = Field(
+        default=None,
+        description="An ONNX image model file (e.g. a torchvision network exported on a machine "
+        "with internet): its output replaces IMAGE_FEATURES for DATASET_DIR. Kept inside the "
+        "artifacts; needs onnxruntime, which the service images leave out",
+    )
     n_components: int = Field(default=30, ge=2, description="Size of the PCA embedding")
     holdout_fraction: float = Field(
         default=0.2, gt=0, lt=1, description="Share of the data set held out for evaluation"
@@ -178,6 +184,8 @@ class PipelineSettings(StackSettings):
     def _one_data_set(self) -> PipelineSettings:
         if self.dataset_dir is not None and self.dataset_csv is not None:
             raise ValueError("set DATASET_DIR (images) or DATASET_CSV (a table), not both")
+        if self.image_model is not None and self.dataset_dir is None:
+            raise ValueError("IMAGE_MODEL describes the images of DATASET_DIR: set both")
         return self
 
     @property

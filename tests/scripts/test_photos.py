@@ -122,7 +122,7 @@ def test_a_folder_of_coloured_shapes_is_learnt(photo_project: PipelineSettings) 
     settings = photo_project
     artifacts = ArtifactStore(settings.artifacts_dir).load()
     manifest = artifacts.manifest
-    assert manifest.extra["photo_features"]["side"] == PHOTO_FEATURES.side
+    assert manifest.extra["image_features"] == {"kind": "photo", **vars(PHOTO_FEATURES)}
     assert artifacts.embedding.photo == PHOTO_FEATURES
     assert manifest.metrics["holdout"]["accuracy"] >= 0.6
     ref = read_reference(settings, artifacts.embedding.n_components)
@@ -151,7 +151,7 @@ def test_image_features_grid_keeps_the_gray_grid(tmp_path) -> None:
     artifacts = bootstrap(settings)
     assert artifacts.embedding.photo is None
     assert artifacts.embedding.format == FOLDER_FORMAT
-    assert "photo_features" not in artifacts.manifest.extra
+    assert "image_features" not in artifacts.manifest.extra
     with pytest.raises(ValueError, match="photo"):
         PipelineSettings(image_features="colour")
 

@@ -35,7 +35,7 @@ def test_photos_predict_and_feedback_through_uvicorn(
     server = serve(settings, k=3, DATASET_DIR=str(settings.dataset_dir))
     model = httpx.get(f"{server.url}/model", timeout=30).json()["manifest"]
     assert model["classes"] == sorted(SHAPES)
-    assert model["extra"]["photo_features"]["side"] == 64
+    assert model["extra"]["image_features"]["kind"] == "photo"
 
     # New pictures of the kind the folder holds, PNG and JPEG: none refused.
     rng = np.random.default_rng(2024)

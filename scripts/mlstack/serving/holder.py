@@ -17,7 +17,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from mlstack.artifacts import ArtifactError, ArtifactSet, ArtifactStore
+from mlstack.embedding import Embedding
 from mlstack.errors import DatabaseUnavailableError
+from mlstack.onnx_features import ImageModelError
 from mlstack.scoring import FastScorer
 
 from . import metrics
@@ -73,7 +75,10 @@ class ModelHolder:
         self._swap = threading.Lock()
 
     def load(self) -> LoadedModel:
-        model = LoadedModel.from_artifacts(self.store.load())
+        artifacts = self.store.load()
+        if isinstance(artifacts.embedding, Embedding):
+            artifacts.embedding.prepare()
+        model = LoadedModel.from_artifacts(artifacts)
         self._model = model
         metrics.set_model_version(model.version)
         log.info("model version %d loaded (%s)", model.version, model.artifacts.manifest.classifier)
@@ -92,7 +97,7 @@ class ModelHolder:
                 return self._model
             try:
                 return self.load()
-            except (ArtifactError, DatabaseUnavailableError):
+            except (ArtifactError, DatabaseUnavailableError, ImageModelError):
                 log.exception(
                     "version %d could not be loaded: still serving %d", active, model.version
                 )
