@@ -41,10 +41,13 @@ def _make_realworld_set():
     return module
 
 
-def realworld_files(name: str) -> Iterator[tuple[str, int, bytes]]:
-    """(file, label, bytes) of a real-world-like set, generated as make_realworld_set.py does."""
+def realworld_files(name: str, per_label: int | None = None) -> Iterator[tuple[str, int, bytes]]:
+    """(file, label, bytes) of a real-world-like set, generated as make_realworld_set.py
+    does; with `per_label`, its first images only (the same files: one draw after another
+    from the seed)."""
     maker = _make_realworld_set()
-    per_label, seed, fonts = REALWORLD_SETS[name]
+    full, seed, fonts = REALWORLD_SETS[name]
+    per_label = per_label or full
     with tempfile.TemporaryDirectory() as folder:
         rows = maker.generate(
             Path(folder), per_label, seed, maker.find_fonts([fonts]), progress=False
