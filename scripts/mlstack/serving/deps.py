@@ -12,9 +12,15 @@ from .ratelimit import retry_after
 from .services import Services
 
 
+def services_of(request: Request) -> Services:
+    """The services of the app that got the request. /predict calls it itself: solving
+    a dependency costs FastAPI about a quarter of the API's own work per request."""
+    return request.app.state.services
+
+
 # async: a plain `def` dependency would run in the thread pool on every request.
 async def get_services(request: Request) -> Services:
-    return request.app.state.services
+    return services_of(request)
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]

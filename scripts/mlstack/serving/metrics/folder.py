@@ -76,6 +76,9 @@ def forget_this_worker() -> None:
     worker on SIGTERM by raising the signal again, which skips atexit) and at exit."""
     if multiproc_dir.cache_info().currsize == 0:
         return  # no folder chosen: this process wrote no metric
-    from prometheus_client import multiprocess
-
-    multiprocess.mark_process_dead(os.getpid(), str(multiproc_dir()))
+    # gauge_live<mode>_<pid>.db, and <pid>-<n> for the files of this process's other
+    # threads (values.py): prometheus_client's mark_process_dead knows only the first.
+    pid = os.getpid()
+    for path in multiproc_dir().glob(f"gauge_live*_{pid}*.db"):
+        if path.stem.rsplit("_", 1)[1].split("-")[0] == str(pid):
+            path.unlink(missing_ok=True)

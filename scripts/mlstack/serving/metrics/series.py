@@ -14,15 +14,15 @@ RETRAIN_BUCKETS = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
 
 
 def _file_backed_values() -> None:
-    """prometheus_client picks how values are stored (in memory, or in files in
-    PROMETHEUS_MULTIPROC_DIR) once, when it is first imported, and offers no way to
-    pick again. This package imports it only after the folder is chosen, but another
-    module may have imported it earlier (a library, a test, a shell): the choice is then
-    made again, with the library's own function, or /metrics would not see the values."""
+    """Make every value of a metric one of values.py's: file-backed in the folder, so
+    that /metrics sums every worker's, and written without a lock per write.
+    prometheus_client reads `values.ValueClass` whenever a metric or a labelled series
+    is made, so this applies even if another module imported the library first."""
     from prometheus_client import values
 
-    if not getattr(values.ValueClass, "_multiprocess", False):
-        values.ValueClass = values.get_value_class()
+    from .values import ShardedValue
+
+    values.ValueClass = ShardedValue
 
 
 @dataclass(frozen=True)
@@ -142,7 +142,7 @@ def prediction_counter(label: object) -> Any:
 
 
 @cache
-def request_series(method: str, route: str, status: str) -> tuple[Any, Any]:
-    labels = {"method": method, "route": route, "status": status}
+def request_series(method: str, route: str, status: int) -> tuple[Any, Any]:
+    labels = {"method": method, "route": route, "status": str(status)}
     metrics = series()
     return metrics.requests.labels(**labels), metrics.latency.labels(**labels)

@@ -5,12 +5,14 @@ from __future__ import annotations
 import uuid
 
 import numpy as np
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
 from PIL import Image
+from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from .. import metrics
-from ..deps import ServicesDep
+from ..deps import services_of
 from ..inputs import (
     InputError,
     decode_base64,
@@ -25,6 +27,13 @@ from ..schemas import BatchItem, BatchPredictResponse, PredictRequest, PredictRe
 from ..services import Services
 
 router = APIRouter(tags=["model"])
+
+
+def answer(result: BaseModel) -> Response:
+    """The answer as JSON, serialised once. It was validated when it was made; returned
+    as a model, FastAPI would validate it again against the route's response model (which
+    stays on the route for its schema in /docs)."""
+    return Response(result.model_dump_json(exclude_none=True), media_type="application/json")
 
 
 def predict_image(image: Image.Image, services: Services) -> PredictResponse:
@@ -129,12 +138,16 @@ def runs_inline(sizes: list[int], images: list[Image.Image], services: Services)
         422: {"description": "not an image, or a batch empty or over MAX_BATCH_IMAGES"},
     },
 )
-async def predict(
-    body: PredictRequest, services: ServicesDep
-) -> PredictResponse | BatchPredictResponse:
+async def predict(body: PredictRequest, request: Request) -> Response:
     """Predict the label of an image (its file's bytes, base64-encoded), of several at
     once (`images`: a list of them), or, for a model trained on a table, of one row
     (`features`)."""
+    return answer(await predict_any(body, services_of(request)))
+
+
+async def predict_any(
+    body: PredictRequest, services: Services
+) -> PredictResponse | BatchPredictResponse:
     if body.features is not None:
         return await run_in_threadpool(predict_row, body.features, services)
     require_kind(services.holder.model, table=False)
