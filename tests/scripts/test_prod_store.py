@@ -3,6 +3,8 @@ import multiprocessing
 
 import numpy as np
 import pytest
+from mlstack import prod_store
+from mlstack.embedding import feature_columns
 from mlstack.prod_store import ProdDataStore, prod_columns
 
 N = 4
@@ -114,3 +116,26 @@ def test_read_leaves_out_a_torn_last_line_and_never_writes(tmp_path) -> None:
     assert frame["PCA_2"].tolist() == [1.0, 1.1]  # exactly the values written
     assert store.read(["target"])["target"].tolist() == [1, 3]
     assert path.read_bytes() == before  # reading repairs nothing on disk
+
+
+def test_the_columns_read_the_same_with_or_without_pyarrow(tmp_path, monkeypatch) -> None:
+    # The serving image has no pyarrow: retraining there reads with pandas' own parser.
+    store = ProdDataStore(tmp_path / "prod_data.csv", N)
+    rng = np.random.default_rng(0)
+    for i in range(50):
+        store.append(
+            rng.normal(size=N) / 3,
+            i % 10,
+            (i + 1) % 10,
+            timestamp="2026-01-01T00:00:00+00:00",
+            model_version=1,
+            prediction_id=f"{i}",
+        )
+    columns = [*feature_columns(N), "target", "prediction", "model_version", "prediction_id"]
+    assert prod_store.HAS_PYARROW  # the test environment has it (Evidently's dependency)
+    fast = store.read(columns)
+    monkeypatch.setattr(prod_store, "HAS_PYARROW", False)
+    plain = store.read(columns)
+    assert len(fast) == 50
+    for column in columns:
+        assert fast[column].astype(str).tolist() == plain[column].astype(str).tolist(), column
