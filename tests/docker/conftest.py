@@ -91,13 +91,20 @@ def e2e_images(docker_engine: str) -> Iterator[str]:
 
 
 def _project_stages(since: datetime) -> list[str]:
-    """The untagged images of the Dockerfiles' first stage (`FROM scratch AS project`:
-    only COPYs into /image/) built since then: removing the images does not remove them."""
+    """The untagged images of the Dockerfiles' first stage (labelled
+    org.mlstack.stage=project: it installs the project under /image/) built since then:
+    removing the images does not remove them."""
     found = []
-    for image in docker("images", "-q", "--no-trunc", "--filter", "dangling=true").stdout.split():
-        steps = docker("history", "--no-trunc", "--format", "{{.CreatedBy}}", image).stdout
-        if not steps.strip() or not all(" in /image/" in s for s in steps.splitlines()):
-            continue
+    listed = docker(
+        "images",
+        "-q",
+        "--no-trunc",
+        "--filter",
+        "dangling=true",
+        "--filter",
+        "label=org.mlstack.stage=project",
+    ).stdout.split()
+    for image in listed:
         created = docker("image", "inspect", "-f", "{{.Created}}", image).stdout.strip()
         when = datetime.fromisoformat(created[:26].rstrip("Z") + "+00:00")
         if when >= since:

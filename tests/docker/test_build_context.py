@@ -52,6 +52,7 @@ MUST_GO_IN = (
     "README.md",
     "scripts/mlstack/__init__.py",
     "tools/docker-entrypoint.sh",
+    "tools/slim-site-packages.sh",
     "serving/api.py",
     "serving/requirements.txt",
     "webapp/api.py",
