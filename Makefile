@@ -4,6 +4,9 @@
 COMPOSE ?= docker compose
 VENV := .venv
 PY := $(VENV)/bin/python
+# benchmarks/images.py builds this commit's images too (before the images were trimmed):
+# before and after in one run
+IMAGES_BASELINE ?= 7ddd438
 
 up:        ## build and start the whole stack (compose.yml); returns once every service is healthy
 	$(COMPOSE) up -d --build --wait
@@ -41,6 +44,7 @@ bench:     ## the benchmarks (figures, not tests; serving needs Debian's wrk)
 	$(PY) benchmarks/retraining.py
 	$(PY) benchmarks/memory.py
 	$(PY) benchmarks/embeddings.py
+	$(PY) benchmarks/images.py --baseline $(IMAGES_BASELINE)
 monitoring-up:   ## Prometheus :9090 and Grafana :3000, after `make up`
 	$(COMPOSE) -f monitoring/docker-compose.yml up -d --build --wait
 monitoring-down:
