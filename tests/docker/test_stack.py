@@ -220,6 +220,37 @@ def test_images_hold_the_installed_projects_and_no_tests_or_benchmarks(stack: St
         assert f"Name: {other}\n" not in found.stdout + "\n", f"{container} holds {other}"
 
 
+LEFT_OUT = """
+import importlib.util, pathlib, sysconfig
+site = pathlib.Path(sysconfig.get_path("purelib"))
+for package in ("numpy", "scipy", "pandas", "sklearn", "pyarrow"):
+    for found in sorted((site / package).glob("**/tests"))[:1]:
+        print("tests:", found)
+for name in ("statsmodels", "cryptography", "faker", "pyarrow"):
+    spec = importlib.util.find_spec(name)
+    if spec is not None and str(site) in str(spec.origin):
+        print("installed:", name)
+for source in ("/usr/src/mlstack", "/usr/src/mlstack-webapp"):
+    if pathlib.Path(source).exists():
+        print("tests:", source, "(a second copy of the project)")
+"""
+
+
+def test_images_leave_out_tests_build_tools_and_unused_dependencies(stack: Stack) -> None:
+    """docs/docker.md: no package ships its unit tests into an image, the project's
+    sources stay in the build stage, and reporting has none of Evidently's dependencies
+    that it never imports (the stack's real report and UI run without them); the web app
+    keeps pyarrow (Streamlit's tables)."""
+    for project, container in CONTAINERS.items():
+        probe = docker("exec", container, "python", "-c", LEFT_OUT, timeout=120)
+        assert probe.returncode == 0, probe.stderr
+        found = probe.stdout.splitlines()
+        assert not [line for line in found if line.startswith("tests:")], (container, found)
+        installed = {line.split()[-1] for line in found if line.startswith("installed:")}
+        expected = {"pyarrow"} if project == "webapp" else set()
+        assert installed == expected, (container, found)
+
+
 def test_servers_run_as_non_root(stack: Stack) -> None:
     """The copy is root's: the entrypoint gave the mounted folders to the image's user and
     dropped root; the web app starts as that user. No process runs as root."""
