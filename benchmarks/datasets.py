@@ -24,6 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
+from markdown_table import markdown
 from mlstack.examples import TABLES, write_table
 from mlstack.pipeline import bootstrap
 from mlstack.preprocessing import bytes_to_format
@@ -105,24 +106,6 @@ def main() -> None:
             settings = PipelineSettings(project_root=base / name, dataset_csv=csv)
             results.append(measure(f"{name} (table)", settings, args.repeat))
     print(markdown(results))
-
-
-def markdown(rows: list[dict[str, object]]) -> str:
-    """The rows as a Markdown table (numbers right-aligned)."""
-    heads = list(rows[0])
-    lines = ["| " + " | ".join(heads) + " |"]
-    lines.append(
-        "|"
-        + "|".join("---:" if isinstance(rows[0][h], int | float) else "---" for h in heads)
-        + "|"
-    )
-    for row in rows:
-        lines.append(
-            "| "
-            + " | ".join(f"{row[h]:,}" if isinstance(row[h], int) else str(row[h]) for h in heads)
-            + " |"
-        )
-    return "\n".join(lines)
 
 
 if __name__ == "__main__":

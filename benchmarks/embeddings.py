@@ -28,6 +28,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+from markdown_table import markdown
 from mlstack.dataset import IMAGE_SUFFIXES, PHOTO_FEATURES
 from mlstack.example_images import write_faces, write_shapes, write_textures
 from mlstack.pipeline import bootstrap
@@ -109,18 +110,6 @@ def features_cost(repeat: int) -> float:
         PHOTO_FEATURES.of_pixels(pixels)
         times.append(time.perf_counter_ns() - start)
     return statistics.median(times) / 1e6
-
-
-def markdown(rows: list[dict]) -> str:
-    heads = list(rows[0])
-    lines = ["| " + " | ".join(heads) + " |"]
-    lines.append(
-        "|"
-        + "|".join("---:" if isinstance(rows[0][h], int | float) else "---" for h in heads)
-        + "|"
-    )
-    lines += ["| " + " | ".join(str(row[h]) for h in heads) + " |" for row in rows]
-    return "\n".join(lines)
 
 
 def main() -> None:
