@@ -119,12 +119,18 @@ def test_a_server_without_onnxruntime_stops_at_its_start_saying_what_to_install(
         project_root=tmp_path, dataset_dir=tmp_path / "shapes", image_model=model_path
     )
     bootstrap(settings)
-    stub = tmp_path / "no_runtime" / "onnxruntime"
-    stub.mkdir(parents=True)
-    (stub / "__init__.py").write_text('raise ImportError("onnxruntime is not installed")\n')
-    env = serving_env(settings, PYTHONPATH=str(stub.parent))
+    # uvicorn's own command line, in an interpreter where `import onnxruntime` fails
+    # (a None in sys.modules makes the import raise ImportError).
+    python, module, uvicorn, *rest = uvicorn_args("api:app", free_port())
+    assert (module, uvicorn) == ("-m", "uvicorn")
+    without_runtime = (
+        "import sys; sys.modules['onnxruntime'] = None; from uvicorn.main import main; main()"
+    )
     process = Process(
-        uvicorn_args("api:app", free_port()), cwd=SERVING_DIR, env=env, log=tmp_path / "log"
+        [python, "-c", without_runtime, *rest],
+        cwd=SERVING_DIR,
+        env=serving_env(settings),
+        log=tmp_path / "log",
     )
     try:
         assert process.popen.wait(timeout=120) != 0
