@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import io
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
+from mlstack.artifacts import ArtifactStore
+from mlstack.preprocessing import bytes_to_format
 from mlstack_webapp.imaging import canvas_to_png, preview
 from PIL import Image
 
+from tests.scripts import preprocessing_reference as ref
 from tests.webapp.conftest import digit_png
 
 
@@ -30,11 +36,58 @@ def test_a_drawing_becomes_black_ink_on_white() -> None:
     data = canvas_to_png(rgba)
     assert data is not None
     image = Image.open(io.BytesIO(data))
-    assert image.format == "PNG"
-    gray = np.asarray(image.convert("L"))
+    assert (image.format, image.mode) == ("PNG", "L")  # grayscale: a cheaper decode
+    gray = np.asarray(image)
     assert gray.shape == (280, 280)
     assert (gray[40:240, 130:150] == 0).all()
     assert (gray[:, :100] == 255).all()  # the transparent part is white, not black
+
+
+def stroke_canvases() -> Iterator[tuple[str, bytes]]:
+    """The real-world set's canvas drawings (scripts/make_realworld_set.py, kind
+    stroke-canvas: RGB PNGs, black on white or white on black, 200 to 400 px) and the
+    reference canvas drawings (280x280, RGB and RGBA)."""
+    maker = ref._make_realworld_set()
+    with tempfile.TemporaryDirectory() as folder:
+        rows = maker.generate(Path(folder), 20, 2024, [], ("stroke-canvas",), progress=False)
+        for row in rows:
+            yield row["file"], (Path(folder) / row["file"]).read_bytes()
+    for name, _, data in ref.canvas_drawings():
+        yield name, data
+
+
+def as_sent_before(rgba: np.ndarray) -> bytes:
+    """What the web app sent before it sent grayscale: the drawing flattened on white,
+    as an RGB PNG."""
+    image = Image.fromarray(rgba, "RGBA" if rgba.shape[2] == 4 else "RGB")
+    flat = Image.new("RGB", image.size, "white")
+    flat.paste(image, mask=image.getchannel("A") if image.mode == "RGBA" else None)
+    out = io.BytesIO()
+    flat.save(out, format="PNG")
+    return out.getvalue()
+
+
+def test_a_grayscale_drawing_gets_the_grid_and_prediction_of_the_rgb_one(
+    trained_root: Path,
+) -> None:
+    # The API turns an RGB upload into 8-bit grayscale with Pillow's own conversion,
+    # the one the web app now makes: the same pixels, so the same grid, bit for bit.
+    limits = {"max_bytes": 10 << 20, "max_pixels": 40_000_000}
+    before, now = [], []
+    for name, data in stroke_canvases():
+        pixels = np.asarray(Image.open(io.BytesIO(data)))
+        sent = canvas_to_png(pixels)
+        assert sent is not None, name
+        before.append(bytes_to_format(as_sent_before(pixels), **limits))
+        now.append(bytes_to_format(sent, **limits))
+    assert len(now) == 401
+    np.testing.assert_array_equal(np.stack(now), np.stack(before))
+    artifacts = ArtifactStore(trained_root / "artifacts").load()
+    predicted = [
+        artifacts.classifier.predict(artifacts.embedding.transform(np.stack(grids)))
+        for grids in (before, now)
+    ]
+    np.testing.assert_array_equal(predicted[1], predicted[0])
 
 
 def test_tiny_images_are_enlarged_pixel_for_pixel() -> None:

@@ -12,16 +12,20 @@ MIN_INK_PIXELS = 20
 
 
 def canvas_to_png(rgba: np.ndarray | None) -> bytes | None:
-    """The canvas drawing as PNG bytes on a white background; None when nothing is drawn."""
+    """The canvas drawing as an 8-bit grayscale PNG on a white background; None when
+    nothing is drawn. Grayscale holds the same pixels the API would make of an RGB
+    file (it converts to grayscale first) and the API decodes it about three times
+    faster: a 280x280 RGB PNG took longer to decode than the rest of a prediction."""
     if rgba is None or rgba.ndim != 3 or rgba.shape[2] not in (3, 4) or rgba.size == 0:
         return None
     image = Image.fromarray(rgba.astype(np.uint8), "RGBA" if rgba.shape[2] == 4 else "RGB")
     flat = Image.new("RGB", image.size, "white")
     flat.paste(image, mask=image.getchannel("A") if image.mode == "RGBA" else None)
-    if (np.asarray(flat.convert("L")) < 128).sum() < MIN_INK_PIXELS:
+    gray = flat.convert("L")
+    if (np.asarray(gray) < 128).sum() < MIN_INK_PIXELS:
         return None
     out = io.BytesIO()
-    flat.save(out, format="PNG")
+    gray.save(out, format="PNG")
     return out.getvalue()
 
 
