@@ -1,6 +1,7 @@
 """A real Docker engine for the Docker tests, or a plain reason to skip them; and what
 the tests that run the stack share: a throwaway copy of the checkout, the test-only
-compose overrides, the images they build (removed when the session ends)."""
+compose overrides, the images they build (kept as the next run's build cache, or removed:
+E2E_KEEP_IMAGES=0)."""
 
 from __future__ import annotations
 
@@ -79,15 +80,32 @@ def say(request: pytest.FixtureRequest, line: str) -> None:
 @pytest.fixture(scope="session")
 def e2e_images(docker_engine: str) -> Iterator[str]:
     """The tests' images are built by the first test that starts a stack and reused (from
-    the build cache) by the next; all are removed when the session ends, whatever happened.
-    `docker rmi` (unlike `compose down --rmi`) also deletes the untagged parent images of
-    the classic builder's steps: with vfs each is a full copy."""
+    the build cache) by the next. When the session ends, whatever happened, the images
+    and build steps it left behind are removed: every image of the session when
+    E2E_KEEP_IMAGES=0, otherwise only those a rebuild superseded, so the newest images
+    stay as the next run's build cache (a run with unchanged dependencies then rebuilds
+    only the project's own layers). `docker rmi` (unlike `compose down --rmi`) also
+    deletes the untagged parent images of the classic builder's steps: with vfs each is
+    a full copy."""
     started = datetime.now(UTC)
+    keep = os.environ.get("E2E_KEEP_IMAGES", "1") != "0"
+    remember_images()  # a previous run's images: removed at the end once superseded
     try:
         yield docker_engine
     finally:
-        for image in [*e2e_image_names(), *sorted(_BUILT_IDS), *_project_stages(since=started)]:
+        stages = _project_stages(since=started)
+        if keep:
+            current = {_image_id(image) for image in e2e_image_names()}
+            stale = [image for image in sorted(_BUILT_IDS) if image not in current]
+            removed = [*stale, *stages]
+        else:
+            removed = [*e2e_image_names(), *sorted(_BUILT_IDS), *stages]
+        for image in removed:
             docker("rmi", image, timeout=600)
+
+
+def _image_id(image: str) -> str:
+    return docker("image", "inspect", "-f", "{{.Id}}", image).stdout.strip()
 
 
 def _project_stages(since: datetime) -> list[str]:
@@ -119,7 +137,7 @@ def remember_images() -> None:
     """Note the IDs of the tests' images now: one that a later rebuild untags is still
     removed at the end."""
     for image in e2e_image_names():
-        found = docker("image", "inspect", "-f", "{{.Id}}", image).stdout.strip()
+        found = _image_id(image)
         if found:
             _BUILT_IDS.add(found)
 

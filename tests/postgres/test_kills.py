@@ -116,7 +116,7 @@ def test_the_trainer_killed_mid_retraining(postgres, trained, tmp_path):
             assert "written in" not in first.output(), "the retraining ended before the kill"
             assert versions(url) == [1]
             # The database released the dead trainer's lock; nothing waits for a timeout.
-            wait_until(lambda: advisory_locks(url) == 0, 10, "the lock released")
+            wait_until(lambda: advisory_locks(url) == 0, 30, "the lock released")
             second = trainer(url, tmp_path, "trainer-2")
             version = serve_the_newest(servers, url, newer_than=1)
         load.check(url)
@@ -151,7 +151,7 @@ def test_a_replica_killed_mid_retraining(postgres, trained, tmp_path):
             killed.kill()  # SIGKILL to the replica and its retraining process
             time.sleep(1.0)
             assert versions(url) == [1]
-            wait_until(lambda: advisory_locks(url) == 0, 10, "the lock released")
+            wait_until(lambda: advisory_locks(url) == 0, 30, "the lock released")
             # Restarted (as Kubernetes or Compose would): it catches up what it owed.
             killed.start(timeout=300)
             version = serve_the_newest(servers, url, newer_than=1)

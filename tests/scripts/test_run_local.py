@@ -68,7 +68,7 @@ def test_make_run_starts_three_services_and_one_signal_stops_them(
             except httpx.HTTPError:
                 return False
 
-        wait_until(all_up, 180, "the three services")
+        wait_until(all_up, 300, "the three services")
         assert len(processes_with(marker)) >= 5  # runner, API (+ workers), web app, UI
         runner.send_signal(signal.SIGINT)
         assert runner.wait(60) == 0, (tmp_path / "run.log").read_text()
