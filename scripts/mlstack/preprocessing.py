@@ -119,7 +119,7 @@ def to_grayscale(image: Image.Image, side: int = WORKING_SIDE) -> np.ndarray:
         image = rgba
     # In 8 bits (one byte a pixel, where RGB takes four): the rounding of the reduced
     # pixels (under 1/500) is far below any contrast the ink is told by.
-    gray = image.convert("L")
+    gray = image if image.mode == "L" else image.convert("L")  # (converting L copies it)
     factor = max(gray.size) // side
     if factor > 1:
         gray = gray.reduce(factor)
@@ -143,27 +143,57 @@ def _box_reduce(gray: np.ndarray, factor: int) -> np.ndarray:
     if factor <= 1:
         return gray
     height, width = gray.shape
-    sums = np.add.reduceat(
-        np.add.reduceat(gray, np.arange(0, height, factor), axis=0),
-        np.arange(0, width, factor),
-        axis=1,
-    )
+    if factor <= _SLICED_UP_TO:
+        sums = _block_sums(_block_sums(gray, factor).T, factor).T
+    else:
+        sums = np.add.reduceat(
+            np.add.reduceat(gray, np.arange(0, height, factor), axis=0),
+            np.arange(0, width, factor),
+            axis=1,
+        )
     rows = np.minimum(factor, height - np.arange(0, height, factor))
     cols = np.minimum(factor, width - np.arange(0, width, factor))
     return sums / (rows[:, None] * cols[None, :]).astype(np.float32)
 
 
+# Up to this factor, np.add.reduceat adds a block's rows (or columns) as `_block_sums`
+# does, bit for bit; beyond it, it sums a row's columns pairwise.
+_SLICED_UP_TO = 8
+
+
+def _block_sums(values: np.ndarray, factor: int) -> np.ndarray:
+    """The sums of every `factor` rows, by whole-array adds of strided slices: the
+    first row of a block plus the others' sum in order, which is how np.add.reduceat
+    adds them, at a third of its cost on the arrays here."""
+    rest = values[1::factor].copy()
+    for k in range(2, factor):
+        part = values[k::factor]
+        rest[: len(part)] += part
+    out = values[::factor].copy()
+    out[: len(rest)] += rest
+    return out
+
+
 def _percentile(values: np.ndarray, q: float) -> float:
     """np.percentile's default (linear) method by one partial sort: numpy's own
     costs several times more on the small arrays here."""
+    return _percentiles(values, (q,))[0]
+
+
+def _percentiles(values: np.ndarray, qs: tuple[float, ...]) -> list[float]:
+    """`_percentile` of each of `qs`, from a single partial sort."""
     flat = values.reshape(-1)
-    position = q / 100 * (flat.size - 1)
-    low = int(position)
-    ordered = np.partition(flat, low)
-    below = float(ordered[low])
-    if position == low:
-        return below
-    return below + (position - low) * (float(ordered[low + 1 :].min()) - below)
+    positions = [q / 100 * (flat.size - 1) for q in qs]
+    kth = sorted({k for p in positions for k in (int(p), min(int(p) + 1, flat.size - 1))})
+    ordered = np.partition(flat, kth)
+    out = []
+    for position in positions:
+        low = int(position)
+        below = float(ordered[low])
+        if position != low:  # the next order statistic, in its place after the partition
+            below += (position - low) * (float(ordered[low + 1]) - below)
+        out.append(below)
+    return out
 
 
 def _median(values: np.ndarray) -> float:
@@ -203,7 +233,7 @@ def background_of(gray: np.ndarray) -> tuple[np.ndarray, bool]:
     height, width = gray.shape
     small = _shrink(gray, 48)
     level = _median(small)
-    low, high = _percentile(gray, 0.5), _percentile(gray, 99.5)
+    low, high = _percentiles(gray, (0.5, 99.5))
     dark_ink = bool((level - low) >= (high - level))
     sign = 1.0 if dark_ink else -1.0
     terms, products = _surface(*small.shape)
