@@ -4,6 +4,7 @@ route, and every kind of bad input answered with a 4xx that writes nothing."""
 from __future__ import annotations
 
 import io
+import re
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -33,17 +34,21 @@ def prod_bytes(client: TestClient) -> bytes:
 def test_predict_answers_the_contract_and_gets_the_samples_right(client: TestClient) -> None:
     samples = sample_images(client.settings)
     correct = 0
+    ids = set()
     for label, data in samples:
         answer = client.post("/predict", json={"image": b64(data)})
         assert answer.status_code == 200, answer.text
         body = answer.json()
         assert set(body) == {"prediction", "probabilities", "model_version", "prediction_id"}
+        assert re.fullmatch("[0-9a-f]{32}", body["prediction_id"]), body["prediction_id"]
+        ids.add(body["prediction_id"])
         assert set(body["probabilities"]) == {str(c) for c in range(10)}
         assert sum(body["probabilities"].values()) == pytest.approx(1, abs=1e-4)
         assert body["prediction"] == int(max(body["probabilities"], key=body["probabilities"].get))
         assert body["model_version"] == 1
         correct += body["prediction"] == label
     assert correct >= 0.95 * len(samples)
+    assert len(ids) == len(samples)  # 128 random bits each
 
 
 def test_feedback_stores_rows_and_the_kth_retrains(client: TestClient) -> None:

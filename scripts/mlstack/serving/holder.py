@@ -1,11 +1,12 @@
 """The model in memory.
 
 `ModelHolder` keeps one loaded artifact set. Every request asks it for the model in
-use, which costs one readlink of artifacts/current (with DATABASE_URL, one SELECT
-remembered for half a second; while the database is away, the model in memory keeps
-serving): when another worker process, replica or retraining has activated a newer
-version, the holder loads it once and swaps it in, so every worker serves a new
-version as soon as it is written.
+use once (its answer and its model_version come from that model), which costs one
+readlink of artifacts/current (with DATABASE_URL, one SELECT remembered for half a
+second; while the database is away, the model in memory keeps serving): when
+another worker process, replica or retraining has activated a newer version, the
+holder loads it once and swaps it in, so every worker serves a new version as soon
+as it is written.
 """
 
 from __future__ import annotations

@@ -19,7 +19,10 @@ class BodySizeLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = dict(scope["headers"]).get(b"content-length")
+        declared = None
+        for name, value in scope["headers"]:  # no dict of every header per request
+            if name == b"content-length":
+                declared = value  # the last one, as a dict of the headers would keep
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
             await self._refuse(send)
             return

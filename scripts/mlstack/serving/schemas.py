@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Annotated, Any
 
 from pydantic import (
@@ -44,6 +45,12 @@ INPUTS = {
     "images": "`images` (a list of them, for several predictions at once)",
     "features": "`features` ({column: value}, for a table model)",
 }
+
+
+def new_prediction_id() -> str:
+    """128 random bits as 32 hex digits, the look of a uuid4's hex: os.urandom directly
+    costs a fifth of uuid.uuid4(), on every prediction."""
+    return os.urandom(16).hex()
 
 
 class OneInput(BaseModel):

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
 
 from fastapi import APIRouter, Depends
 from starlette.concurrency import run_in_threadpool
@@ -15,7 +14,7 @@ from mlstack.artifacts import now_utc
 from .. import metrics
 from ..deps import ServicesDep, limit_feedback, require_token
 from ..inputs import embed_request, known_label
-from ..schemas import FeedbackRequest, FeedbackResponse
+from ..schemas import FeedbackRequest, FeedbackResponse, new_prediction_id
 from ..services import Services
 
 log = logging.getLogger("serving")
@@ -35,7 +34,7 @@ def store_feedback(body: FeedbackRequest, services: Services) -> tuple[int, int,
         prediction,
         timestamp=now_utc(),
         model_version=model.version,
-        prediction_id=body.prediction_id or uuid.uuid4().hex,
+        prediction_id=body.prediction_id or new_prediction_id(),
     )
     metrics.observe_feedback(prediction == target, rows=rows)
     return rows, model.version, services.due_retraining(rows)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
-
 import numpy as np
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
@@ -13,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from .. import metrics
 from ..deps import services_of
+from ..holder import LoadedModel
 from ..inputs import (
     InputError,
     decode_base64,
@@ -23,7 +22,13 @@ from ..inputs import (
     open_upload,
     require_kind,
 )
-from ..schemas import BatchItem, BatchPredictResponse, PredictRequest, PredictResponse
+from ..schemas import (
+    BatchItem,
+    BatchPredictResponse,
+    PredictRequest,
+    PredictResponse,
+    new_prediction_id,
+)
 from ..services import Services
 
 router = APIRouter(tags=["model"])
@@ -36,20 +41,18 @@ def answer(result: BaseModel) -> Response:
     return Response(result.model_dump_json(exclude_none=True), media_type="application/json")
 
 
-def predict_image(image: Image.Image, services: Services) -> PredictResponse:
-    model = services.holder.model
+def predict_image(image: Image.Image, model: LoadedModel, services: Services) -> PredictResponse:
     prediction, probabilities = model.predict(embed_image(image, model, services))
     metrics.observe_prediction(prediction)
     return PredictResponse(
         prediction=prediction,
         probabilities=probabilities,
         model_version=model.version,
-        prediction_id=uuid.uuid4().hex,
+        prediction_id=new_prediction_id(),
     )
 
 
-def predict_row(features: dict, services: Services) -> PredictResponse:
-    model = services.holder.model
+def predict_row(features: dict, model: LoadedModel) -> PredictResponse:
     vector, unknown = embed_features(features, model)
     prediction, probabilities = model.predict(vector)
     metrics.observe_prediction(prediction)
@@ -57,7 +60,7 @@ def predict_row(features: dict, services: Services) -> PredictResponse:
         prediction=prediction,
         probabilities=probabilities,
         model_version=model.version,
-        prediction_id=uuid.uuid4().hex,
+        prediction_id=new_prediction_id(),
         unknown_categories=unknown or None,
     )
 
@@ -81,11 +84,10 @@ def open_batch(texts: list[str], services: Services) -> list[Image.Image | Input
 
 
 def predict_batch(
-    uploads: list[Image.Image | InputError], services: Services
+    uploads: list[Image.Image | InputError], model: LoadedModel, services: Services
 ) -> BatchPredictResponse:
     """Decoding and preprocessing per image; the embedding and the classifier once for
     the whole batch (one matrix product each), which is where a batch saves time."""
-    model = services.holder.model
     items: list[BatchItem | None] = [None] * len(uploads)
     inputs: list[np.ndarray] = []
     good: list[int] = []
@@ -107,7 +109,7 @@ def predict_batch(
                 prediction=prediction,
                 probabilities=probabilities,
                 model_version=model.version,
-                prediction_id=uuid.uuid4().hex,
+                prediction_id=new_prediction_id(),
             )
     return BatchPredictResponse(predictions=items)
 
@@ -148,18 +150,21 @@ async def predict(body: PredictRequest, request: Request) -> Response:
 async def predict_any(
     body: PredictRequest, services: Services
 ) -> PredictResponse | BatchPredictResponse:
+    # The model is looked up once per request (a readlink of artifacts/current, or the
+    # database's version remembered for half a second): one request, one model.
+    model = services.holder.model
     if body.features is not None:
-        return await run_in_threadpool(predict_row, body.features, services)
-    require_kind(services.holder.model, table=False)
+        return await run_in_threadpool(predict_row, body.features, model)
+    require_kind(model, table=False)
     settings = services.settings
     if body.images is not None:
         uploads = open_batch(body.images, services)
         opened = [upload for upload in uploads if not isinstance(upload, InputError)]
         if runs_inline([len(text) * 3 // 4 for text in body.images], opened, services):
-            return predict_batch(uploads, services)
-        return await run_in_threadpool(predict_batch, uploads, services)
+            return predict_batch(uploads, model, services)
+        return await run_in_threadpool(predict_batch, uploads, model, services)
     data = decode_base64(body.image, settings)
     image = open_upload(data, settings)  # the header only
     if runs_inline([len(data)], [image], services):
-        return predict_image(image, services)
-    return await run_in_threadpool(predict_image, image, services)
+        return predict_image(image, model, services)
+    return await run_in_threadpool(predict_image, image, model, services)
