@@ -6,6 +6,7 @@ import io
 
 import numpy as np
 import pytest
+from mlstack import preprocessing
 from mlstack.augment import stroke_ink
 from mlstack.preprocessing import (
     DIGITS_FORMAT,
@@ -222,3 +223,32 @@ def test_a_tight_crop_with_much_ink_is_not_blank(resample, trained_root) -> None
     # Blocky nearest-neighbour enlargements lose the faint cells to the threshold
     # (73 of 100 here); a smooth enlargement, like a photo of a print, keeps them.
     assert right >= (90 if resample == Image.Resampling.BILINEAR else 60)
+
+
+@pytest.mark.parametrize("factor", [2, 3, 5, 8, 9, 23])
+def test_box_reduce_adds_as_reduceat_does(factor: int) -> None:
+    # The sliced sums must equal np.add.reduceat's bit for bit (the grids, and the
+    # shipped synthetic rows, were made with it); past _SLICED_UP_TO it is used itself.
+    rng = np.random.default_rng(factor)
+    for shape in [(140, 140), (255, 130), (47, 99), (7, 300), (2 * factor + 1, factor)]:
+        gray = rng.random(shape, dtype=np.float32)
+        sums = np.add.reduceat(
+            np.add.reduceat(gray, np.arange(0, shape[0], factor), axis=0),
+            np.arange(0, shape[1], factor),
+            axis=1,
+        )
+        rows = np.minimum(factor, shape[0] - np.arange(0, shape[0], factor))
+        cols = np.minimum(factor, shape[1] - np.arange(0, shape[1], factor))
+        expected = sums / (rows[:, None] * cols[None, :]).astype(np.float32)
+        reduced = preprocessing._box_reduce(gray, factor)
+        assert reduced.dtype == expected.dtype
+        np.testing.assert_array_equal(reduced, expected)
+
+
+def test_percentiles_are_numpys() -> None:
+    rng = np.random.default_rng(0)
+    for values in (rng.random(2209), rng.random((140, 140), dtype=np.float32), np.ones(50)):
+        qs = (0.5, 50.0, 99.5, 100.0)
+        got = preprocessing._percentiles(values, qs)
+        np.testing.assert_allclose(got, np.percentile(values, qs), rtol=1e-6)
+        assert got == [preprocessing._percentile(values, q) for q in qs]
