@@ -6,8 +6,8 @@
 
 What goes: data/ref_data.csv, data/synthetic_data.csv, data/prod_data.csv (the
 feedback rows, with its .count and .lock), data/samples/, every artifact version and
-the reporting workspace. By default it is moved into archive/<date-time>/ under the
-same names, so nothing is lost; the next start (make up, make run, or
+the reporting workspace. By default it is moved into data/archive/<date-time>-reset/ under
+the same names, so nothing is lost; the next start (make up, make run, or
 scripts/bootstrap.py) builds the reference data and trains again from the data set.
 Stop the services first: a running API would go on writing into the moved files.
 """
@@ -15,27 +15,10 @@ Stop the services first: a running API would go on writing into the moved files.
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
-from datetime import UTC, datetime
-from pathlib import Path
 
+from mlstack.archive import archive_folder, delete, move_aside, what_goes
 from mlstack.settings import PipelineSettings, ReportingSettings
-
-
-def what_goes(pipeline: PipelineSettings, reporting: ReportingSettings) -> list[Path]:
-    data = pipeline.data_dir
-    candidates = [
-        pipeline.ref_data_path,
-        pipeline.synthetic_data_path,
-        pipeline.prod_data_path,
-        data / "prod_data.csv.count",
-        data / "prod_data.csv.lock",
-        pipeline.samples_dir,
-        *sorted(pipeline.artifacts_dir.iterdir() if pipeline.artifacts_dir.is_dir() else []),
-        reporting.workspace_dir,
-    ]
-    return [p for p in candidates if (p.exists() or p.is_symlink()) and p.name != ".gitkeep"]
 
 
 def main() -> int:
@@ -48,7 +31,7 @@ def main() -> int:
     if not paths:
         print("nothing to reset: no data, artifacts or reports yet")
         return 0
-    archive = pipeline.project_root / "archive" / datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    archive = archive_folder(pipeline, "reset")
     verb = "delete" if args.delete else f"move into {archive}"
     print(f"This will {verb}:")
     for path in paths:
@@ -56,19 +39,10 @@ def main() -> int:
     if not args.yes and input("Go on? [y/N] ").strip().lower() not in ("y", "yes"):
         print("nothing changed")
         return 1
-    for path in paths:
-        if args.delete:
-            if path.is_dir() and not path.is_symlink():
-                shutil.rmtree(path)
-            else:
-                path.unlink()
-            continue
-        try:
-            where = archive / path.relative_to(pipeline.project_root)
-        except ValueError:  # a folder outside the checkout (DATA_DIR=/elsewhere)
-            where = archive / path.name
-        where.parent.mkdir(parents=True, exist_ok=True)
-        shutil.move(path, where)
+    if args.delete:
+        delete(paths)
+    else:
+        move_aside(paths, archive, pipeline.project_root)
     print("done: the next start builds the reference data and trains again")
     return 0
 

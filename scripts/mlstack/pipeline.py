@@ -8,11 +8,20 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from PIL import Image, ImageOps
 
+from .archive import (
+    DatasetSwitchError,
+    archive_for_switch,
+    dataset_identity,
+    describe,
+    is_switch,
+    recorded_identity,
+)
 from .artifacts import ArtifactSet, ArtifactStore, Manifest
 from .augment import training_grids
 from .dataset import Dataset, load_dataset
@@ -24,6 +33,7 @@ from .stores import (
     open_artifact_store,
     open_prod_store,
     publish_reference_files,
+    uses_database,
 )
 from .tabular import TableDataset, TableEmbedding, load_table
 from .training import Classifier, evaluate, fit, holdout_split
@@ -199,6 +209,7 @@ def train_initial_table(settings: PipelineSettings) -> Manifest:
         started=started,
         extra={
             "dataset": table.name,
+            "dataset_id": dataset_identity(settings),
             "kind": "table",
             "encoded_features": embedding.n_features,
             "schema": table.schema.to_dict(),
@@ -260,6 +271,7 @@ def train_initial(settings: PipelineSettings) -> Manifest:
         started=started,
         extra={
             "dataset": dataset.name,
+            "dataset_id": dataset_identity(settings),
             "kind": "images",
             "format": vars(dataset.format),
             **({"image_features": dataset.photo.summary()} if dataset.photo else {}),
@@ -318,15 +330,49 @@ def export_table_samples(settings: PipelineSettings, per_label: int = 5) -> Path
     return path
 
 
+def switch_if_needed(settings: PipelineSettings, store: Any) -> bool:
+    """When the artifacts were trained on another data set than the settings name, put
+    aside what belonged to it (mlstack.archive) and answer True: everything is to be
+    built again. With a database, refuse: its rows and versions are not files to move."""
+    if not store.exists():
+        return False
+    recorded = recorded_identity(store.manifest().extra)
+    wanted = dataset_identity(settings)
+    if not is_switch(recorded, wanted):
+        return False
+    assert recorded is not None  # is_switch says so
+    if uses_database(settings):
+        raise DatasetSwitchError(
+            f"the database (DATABASE_URL) holds the feedback rows and model versions of the "
+            f"{describe(recorded)}, and the settings name the {describe(wanted)}. Rows of one "
+            "data set mean nothing to a model of another, and they are not moved out of a "
+            "database: point DATABASE_URL at a new, empty database for the new data set "
+            "(export the old rows first if you want them: python scripts/export_prod.py), "
+            "or set DATASET_DIR / DATASET_CSV back"
+        )
+    log.warning(
+        "the artifacts were trained on the %s; the settings name the %s: putting aside "
+        "what belonged to the old one, then training on the new one",
+        describe(recorded),
+        describe(wanted),
+    )
+    archive_for_switch(settings, recorded)
+    return True
+
+
 def bootstrap(settings: PipelineSettings, *, force: bool = False) -> ArtifactSet:
-    """Make sure ref_data.csv, the artifacts and sample images exist; build what is
-    missing. Returns the artifact set in use."""
+    """Make sure ref_data.csv, the artifacts and sample images exist for the data set
+    the settings name; build what is missing. A different data set than the artifacts
+    were trained on is a switch: what belonged to the old one is moved into
+    DATA_DIR/archive/ first. `force` trains again (a new version) on the same data set,
+    keeping its feedback rows. Returns the artifact set in use."""
     store = open_artifact_store(settings)
     store.clean_staging()
+    switched = switch_if_needed(settings, store)
     if not force and store.exists():
         fetch_reference_files(settings)  # with a database: a new replica's empty DATA_DIR
-    if force or not store.exists() or not settings.ref_data_path.exists():
-        log.info("no artifacts in %s yet: building reference data and training", store.root)
+    if force or switched or not store.exists() or not settings.ref_data_path.exists():
+        log.info("building reference data and training in %s", store.root)
         train_initial(settings)
     if not settings.samples_dir.is_dir() or not any(settings.samples_dir.iterdir()):
         export_samples(settings)

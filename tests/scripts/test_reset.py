@@ -41,8 +41,8 @@ def test_reset_lists_asks_and_moves_aside(project: PipelineSettings) -> None:
     assert not project.ref_data_path.exists()
     assert not project.prod_data_path.exists()
     assert not project.samples_dir.exists()
-    assert not any(project.artifacts_dir.iterdir())
-    (archive,) = (project.project_root / "archive").iterdir()
+    assert not any(p for p in project.artifacts_dir.iterdir() if p.suffix != ".lock")
+    (archive,) = (project.data_dir / "archive").iterdir()
     assert (archive / "data" / "prod_data.csv").read_text() == "PCA_1,target\n"
     assert (archive / "artifacts" / "versions").is_dir()
     assert run(project, "--yes").stdout.startswith("nothing to reset")
