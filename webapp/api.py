@@ -23,6 +23,7 @@ from mlstack_webapp.model_page import model_page
 from mlstack_webapp.predict_page import predict_page
 from mlstack_webapp.settings import WebappSettings
 from mlstack_webapp.state import init_state, refresh_model
+from mlstack_webapp.views import classifier_title, page_icon
 
 PAGES = ("Predict", "Batch", "Model")
 
@@ -48,7 +49,6 @@ def sidebar(settings: WebappSettings, client: ServingClient) -> None:
 
 
 def main() -> None:
-    st.set_page_config(page_title="Digit classifier", page_icon="🔢", layout="wide")
     settings = WebappSettings()
     client = ServingClient(
         settings.serving_url,
@@ -59,6 +59,11 @@ def main() -> None:
     init_state()
     if not st.session_state.model_checked:
         refresh_model(client)
+    # After /model answered: the browser tab's title names the data set too.
+    model = st.session_state.model
+    st.set_page_config(
+        page_title=classifier_title(model), page_icon=page_icon(model), layout="wide"
+    )
     page = st.sidebar.radio("Page", PAGES, key="page", horizontal=True)
     if page == "Model":
         model_page(client)

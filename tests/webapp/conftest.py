@@ -12,6 +12,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from tests.support import free_port
+from tests.support.photos import photo_project, photo_root  # noqa: F401  (fixtures)
 from tests.support.tables import table_project, table_root  # noqa: F401  (fixtures)
 from tests.webapp.contract_server import ContractServer, running
 

@@ -63,6 +63,7 @@ def version_entry(
 class ContractServer:
     prediction: int = 3
     classes: list = field(default_factory=lambda: list(range(10)))
+    dataset: str = "digits"  # manifest.extra.dataset, which the page's words follow
     k: int = 2
     version: int = 1
     rows: int = 0
@@ -82,7 +83,11 @@ class ContractServer:
             return 200, {"status": "ok", "model_version": self.version}
         if method == "GET" and path == "/model":
             return 200, {
-                "manifest": {"version": self.version, "classes": self.classes},
+                "manifest": {
+                    "version": self.version,
+                    "classes": self.classes,
+                    "extra": {"dataset": self.dataset, "kind": "images"},
+                },
                 "retrain_every_k": self.k,
                 "prod_rows": self.rows,
                 "retraining": False,

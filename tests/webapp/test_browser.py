@@ -93,6 +93,7 @@ def open_page(page: Page, url: str) -> None:
     page.goto(url)
     expect(page.get_by_role("heading", name="Digit classifier")).to_be_visible()
     expect(page.get_by_text("Model version 1")).to_be_visible()  # /model answered
+    expect(page).to_have_title("Digit classifier")
 
 
 def predict(page: Page, figure: str) -> tuple[int, str]:
@@ -333,3 +334,21 @@ def test_the_page_runs_from_either_folder(
             expect(page.get_by_text("A held-out test image")).to_be_visible()
         else:
             expect(page.get_by_text(f"No sample images in {samples}")).to_be_visible()
+
+
+def test_a_photo_folder_names_the_tab_and_offers_no_canvas(
+    page: Page, photo_project: PipelineSettings, tmp_path: Path
+) -> None:
+    """A real API trained on a folder of shapes: the browser tab and the heading name
+    the folder, and the image sources leave the digit canvas out."""
+    root = photo_project.project_root
+    with (
+        serving_api(root, tmp_path, DATASET_DIR=str(photo_project.dataset_dir)) as api,
+        webapp(api, photo_project.samples_dir, tmp_path) as app,
+    ):
+        page.goto(app)
+        expect(page.get_by_role("heading", name="Shapes classifier")).to_be_visible()
+        expect(page).to_have_title("Shapes classifier")
+        expect(page.get_by_text("Pick a sample")).to_be_visible()
+        expect(page.get_by_text("Draw a digit")).to_have_count(0)
+        shot(page, "photo-folder")

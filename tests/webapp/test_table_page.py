@@ -43,7 +43,7 @@ def test_a_table_gets_a_form_predict_and_feedback(
 ) -> None:
     at = open_page(table_api, monkeypatch, tmp_path)
     assert not at.exception
-    assert at.title[0].value == "Table classifier"
+    assert at.title[0].value == "Wine colour classifier"  # wine_colour.csv
     # One input per column: numbers within the data set's range, categories in a box.
     alcohol = at.number_input(key="feature_alcohol")
     assert (alcohol.min, alcohol.max) == (11.03, 14.83)

@@ -25,7 +25,7 @@ def batch_page(settings: WebappSettings, client: ServingClient) -> None:
         "to a request, and each gets its own answer below."
     )
     uploads = st.file_uploader(
-        "PNG or JPEG images of digits",
+        "PNG or JPEG images" + (" of digits" if model is None or model.is_digits else ""),
         type=["png", "jpg", "jpeg"],
         accept_multiple_files=True,
         key="batch_upload",

@@ -88,10 +88,18 @@ class ModelInfo:
     # A model trained on a table: its training schema (columns, types, categories,
     # ranges, an example row), from manifest.extra.schema; None for an image model.
     schema: dict[str, Any] | None = None
+    # The data set's name (manifest.extra.dataset): "digits", a folder's or a CSV
+    # file's name; None from an API that does not say.
+    dataset: str | None = None
 
     @property
     def is_table(self) -> bool:
         return self.schema is not None
+
+    @property
+    def is_digits(self) -> bool:
+        """The default data set (or one the API does not name): drawn digits fit it."""
+        return not self.is_table and self.dataset in (None, "digits")
 
 
 @dataclass(frozen=True)
@@ -246,6 +254,7 @@ class ServingClient:
         rows = body.get("prod_rows")
         extra = manifest.get("extra") if isinstance(manifest.get("extra"), dict) else {}
         schema = extra.get("schema") if extra.get("kind") == "table" else None
+        dataset = extra.get("dataset")
         return ModelInfo(
             version=version if isinstance(version, int) else None,
             classes=labels,
@@ -253,6 +262,7 @@ class ServingClient:
             prod_rows=rows if isinstance(rows, int) else None,
             raw=body,
             schema=schema if isinstance(schema, dict) and schema.get("columns") else None,
+            dataset=dataset if isinstance(dataset, str) and dataset else None,
         )
 
     def predict(self, image: bytes | dict[str, Any]) -> Prediction:

@@ -14,18 +14,25 @@ from .samples import list_samples
 from .settings import WebappSettings
 from .state import do_predict
 from .table_page import table_page
-from .views import label_options
+from .views import classifier_title, label_options
 
-SOURCES = ("Upload an image", "Draw a digit", "Pick a sample")
+UPLOAD, DRAW, SAMPLE = "Upload an image", "Draw a digit", "Pick a sample"
 CANVAS_SIZE = 280
 
 
-def image_input(settings: WebappSettings) -> tuple[bytes | None, str]:
+def sources(model: ModelInfo | None) -> tuple[str, ...]:
+    """Where an image can come from: a drawn digit only for a model of the digits."""
+    digits = model is None or model.is_digits
+    return (UPLOAD, DRAW, SAMPLE) if digits else (UPLOAD, SAMPLE)
+
+
+def image_input(settings: WebappSettings, model: ModelInfo | None) -> tuple[bytes | None, str]:
     """The image the user chose, as file bytes, and a name for it."""
-    source = st.radio("Image source", SOURCES, horizontal=True, key="source")
-    if source == SOURCES[0]:
+    source = st.radio("Image source", sources(model), horizontal=True, key="source")
+    if source == UPLOAD:
+        what = "of a digit" if model is None or model.is_digits else "to classify"
         upload = st.file_uploader(
-            "A PNG or JPEG image of a digit", type=["png", "jpg", "jpeg"], key="upload"
+            f"A PNG or JPEG image {what}", type=["png", "jpg", "jpeg"], key="upload"
         )
         if upload is None:
             return None, ""
@@ -34,7 +41,7 @@ def image_input(settings: WebappSettings) -> tuple[bytes | None, str]:
             st.error(f"{upload.name} is larger than {settings.max_upload_mb} MB.")
             return None, ""
         return data, upload.name
-    if source == SOURCES[1]:
+    if source == DRAW:
         return drawn_image(), "drawing"
     samples = list_samples(settings.samples_dir)
     if not samples:
@@ -94,15 +101,19 @@ def predict_page(settings: WebappSettings, client: ServingClient) -> None:
     if model is not None and model.is_table:
         table_page(settings, client, model)
         return
-    st.title("Digit classifier")
+    st.title(classifier_title(model))
+    choose = (
+        "Upload a picture of a handwritten digit, draw one, or pick a test image"
+        if model is None or model.is_digits
+        else "Upload a picture or pick a test image"
+    )
     st.write(
-        "Upload a picture of a handwritten digit, draw one, or pick a test image; "
-        "**Predict**, then tell the model the true label: feedback is stored and "
-        "the model retrains on it."
+        f"{choose}; **Predict**, then tell the model the true label: feedback is stored "
+        "and the model retrains on it."
     )
     source_col, result_col = st.columns(2, gap="large")
     with source_col:
-        image, name = image_input(settings)
+        image, name = image_input(settings, model)
         digest = hashlib.sha256(image).hexdigest() if image else ""
         if image:
             shown = preview(image)

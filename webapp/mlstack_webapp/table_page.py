@@ -15,7 +15,7 @@ from .client import ModelInfo, Prediction, ServingClient
 from .labels import parse_label
 from .settings import WebappSettings
 from .state import do_predict
-from .views import label_options
+from .views import classifier_title, label_options
 
 MISSING = "(missing)"  # a category box's choice for a null, where training had them
 
@@ -124,7 +124,7 @@ def table_page(settings: WebappSettings, client: ServingClient, model: ModelInfo
     """The Predict page for a model trained on a table: a form built from its schema."""
     schema = model.schema or {}
     target = schema.get("target", "target")
-    st.title("Table classifier")
+    st.title(classifier_title(model))
     st.write(
         f"Fill in a row (the form starts from an example of the data set), **Predict** its "
         f"`{target}`, then tell the model the true one: feedback is stored and the model "

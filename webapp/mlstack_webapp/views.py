@@ -21,6 +21,23 @@ def label_options(model: ModelInfo | None, prediction: Prediction | None) -> lis
     return list(DEFAULT_LABELS)
 
 
+def classifier_title(model: ModelInfo | None) -> str:
+    """The page's title: "Digit classifier" for the digits (and when the API is not
+    known yet), else the data set's name: "Wine colour classifier" for wine_colour.csv."""
+    if model is None or model.dataset is None:
+        return "Table classifier" if model is not None and model.is_table else "Digit classifier"
+    if model.is_digits:
+        return "Digit classifier"
+    words = " ".join(model.dataset.replace("_", " ").replace("-", " ").split())
+    return f"{words[:1].upper()}{words[1:]} classifier"
+
+
+def page_icon(model: ModelInfo | None) -> str:
+    if model is not None and model.is_table:
+        return "📋"
+    return "🔢" if model is None or model.is_digits else "🖼️"
+
+
 def probability_frame(prediction: Prediction, order: list[Label]) -> pd.DataFrame:
     """Probabilities in the order of the labels (keys are strings in JSON)."""
     known = [str(label) for label in order if str(label) in prediction.probabilities]
