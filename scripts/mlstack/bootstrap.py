@@ -6,7 +6,8 @@ the artifacts and sample images. Builds only what is missing (--force: all).
 
 When the settings name another data set (DATASET_DIR, DATASET_CSV, IMAGE_FEATURES,
 IMAGE_MODEL) than the artifacts were trained on, what belonged to the old one is
-moved into DATA_DIR/archive/<time>-<name>/ and everything is built for the new one.
+moved into DATA_DIR/archive/<time>-<name>/ and everything is built for the new one
+(the API's own start refuses instead: a forgotten variable must not do it).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     setup_logging()
     try:
-        artifacts = bootstrap(PipelineSettings(), force=args.force)
+        artifacts = bootstrap(PipelineSettings(), force=args.force, switch=True)
     except DatasetSwitchError as error:
         print(f"not switched: {error}", file=sys.stderr)
         return 2

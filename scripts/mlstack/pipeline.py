@@ -330,10 +330,11 @@ def export_table_samples(settings: PipelineSettings, per_label: int = 5) -> Path
     return path
 
 
-def switch_if_needed(settings: PipelineSettings, store: Any) -> bool:
-    """When the artifacts were trained on another data set than the settings name, put
-    aside what belonged to it (mlstack.archive) and answer True: everything is to be
-    built again. With a database, refuse: its rows and versions are not files to move."""
+def switch_if_needed(settings: PipelineSettings, store: Any, *, switch: bool) -> bool:
+    """When the artifacts were trained on another data set than the settings name: with
+    `switch`, put aside what belonged to it (mlstack.archive) and answer True, everything
+    is to be built again; without, refuse, saying how to switch. With a database,
+    refuse either way: its rows and versions are not files to move."""
     if not store.exists():
         return False
     recorded = recorded_identity(store.manifest().extra)
@@ -341,34 +342,43 @@ def switch_if_needed(settings: PipelineSettings, store: Any) -> bool:
     if not is_switch(recorded, wanted):
         return False
     assert recorded is not None  # is_switch says so
+    change = (
+        f"the model in use was trained on the {describe(recorded)}, and the settings name "
+        f"the {describe(wanted)}"
+    )
     if uses_database(settings):
         raise DatasetSwitchError(
-            f"the database (DATABASE_URL) holds the feedback rows and model versions of the "
-            f"{describe(recorded)}, and the settings name the {describe(wanted)}. Rows of one "
-            "data set mean nothing to a model of another, and they are not moved out of a "
-            "database: point DATABASE_URL at a new, empty database for the new data set "
-            "(export the old rows first if you want them: python scripts/export_prod.py), "
-            "or set DATASET_DIR / DATASET_CSV back"
+            f"{change}; the database (DATABASE_URL) holds the old one's feedback rows and "
+            "model versions. Rows of one data set mean nothing to a model of another, and "
+            "they are not moved out of a database: point DATABASE_URL at a new, empty "
+            "database for the new data set (export the old rows first if you want them: "
+            "python scripts/export_prod.py), or set DATASET_DIR / DATASET_CSV back"
         )
-    log.warning(
-        "the artifacts were trained on the %s; the settings name the %s: putting aside "
-        "what belonged to the old one, then training on the new one",
-        describe(recorded),
-        describe(wanted),
-    )
+    if not switch:
+        # A start with a forgotten DATASET_DIR must not put a user's work aside.
+        raise DatasetSwitchError(
+            f"{change}. To switch, run `python scripts/bootstrap.py` with these settings "
+            "(in Docker: `make switch`): it moves the old data set's feedback rows, samples, "
+            "models and reports into DATA_DIR/archive/ and trains on the new one. Or set "
+            "DATASET_DIR / DATASET_CSV back"
+        )
+    log.warning("%s: putting aside what belonged to the old one, then training", change)
     archive_for_switch(settings, recorded)
     return True
 
 
-def bootstrap(settings: PipelineSettings, *, force: bool = False) -> ArtifactSet:
+def bootstrap(
+    settings: PipelineSettings, *, force: bool = False, switch: bool = False
+) -> ArtifactSet:
     """Make sure ref_data.csv, the artifacts and sample images exist for the data set
-    the settings name; build what is missing. A different data set than the artifacts
-    were trained on is a switch: what belonged to the old one is moved into
-    DATA_DIR/archive/ first. `force` trains again (a new version) on the same data set,
-    keeping its feedback rows. Returns the artifact set in use."""
+    the settings name; build what is missing. `force` trains again (a new version) on the
+    same data set, keeping its feedback rows. When the artifacts were trained on another
+    data set: with `switch` (scripts/bootstrap.py), what belonged to the old one is moved
+    into DATA_DIR/archive/ and everything is built for the new one; without (the API's
+    start), DatasetSwitchError says so. Returns the artifact set in use."""
     store = open_artifact_store(settings)
     store.clean_staging()
-    switched = switch_if_needed(settings, store)
+    switched = switch_if_needed(settings, store, switch=switch)
     if not force and store.exists():
         fetch_reference_files(settings)  # with a database: a new replica's empty DATA_DIR
     if force or switched or not store.exists() or not settings.ref_data_path.exists():

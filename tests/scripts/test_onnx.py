@@ -129,7 +129,9 @@ def test_a_server_without_onnxruntime_stops_at_its_start_saying_what_to_install(
     process = Process(
         [python, "-c", without_runtime, *rest],
         cwd=SERVING_DIR,
-        env=serving_env(settings),
+        env=serving_env(
+            settings, DATASET_DIR=str(settings.dataset_dir), IMAGE_MODEL=str(model_path)
+        ),
         log=tmp_path / "log",
     )
     try:

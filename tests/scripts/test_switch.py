@@ -20,7 +20,7 @@ from mlstack.example_images import write_shapes
 from mlstack.pipeline import bootstrap, switch_if_needed
 from mlstack.settings import PipelineSettings
 
-from tests.support.serving import b64, sample_images, start_server
+from tests.support.serving import b64, sample_images, serving_server, start_server
 from tests.support.tables import as_features, table_samples, write_table
 
 pytestmark = pytest.mark.timeout(600)
@@ -48,6 +48,22 @@ def with_feedback(project: PipelineSettings, tmp_path: Path) -> list[dict]:
     return pd.read_csv(project.prod_data_path).to_dict("records")
 
 
+def run_bootstrap(project: PipelineSettings, **settings: str) -> subprocess.CompletedProcess:
+    """`python scripts/bootstrap.py` on the project, with `settings` as its environment."""
+    env = {**os.environ, "PROJECT_ROOT": str(project.project_root), **settings}
+    for name in ("DATA_DIR", "ARTIFACTS_DIR", "WORKSPACE_DIR", "DATASET_DIR", "DATASET_CSV"):
+        if name not in settings:
+            env.pop(name, None)
+    return subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "bootstrap.py")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
 def the_archive(project: PipelineSettings) -> Path:
     (archive,) = (project.data_dir / "archive").iterdir()
     return archive
@@ -59,21 +75,7 @@ def test_bootstrap_on_a_photo_folder_archives_the_digits(
     rows = with_feedback(project, tmp_path)
     old_samples = sorted(p.name for p in project.samples_dir.iterdir())
     shapes = write_shapes(tmp_path / "shapes", per_label=20, seed=5)
-    env = {
-        **os.environ,
-        "PROJECT_ROOT": str(project.project_root),
-        "DATASET_DIR": str(shapes),
-    }
-    for name in ("DATA_DIR", "ARTIFACTS_DIR", "WORKSPACE_DIR", "DATASET_CSV"):
-        env.pop(name, None)
-    done = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "bootstrap.py")],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    done = run_bootstrap(project, DATASET_DIR=str(shapes))
     assert done.returncode == 0, done.stderr
 
     archive = the_archive(project)
@@ -114,24 +116,37 @@ def test_bootstrap_on_a_photo_folder_archives_the_digits(
     assert len(list((project.data_dir / "archive").iterdir())) == 1
 
 
-def test_the_api_started_on_a_table_switches_from_the_digits(
+def test_the_api_refuses_a_table_until_bootstrap_switches_to_it(
     project: PipelineSettings, tmp_path: Path
 ) -> None:
-    with_feedback(project, tmp_path)
+    rows = with_feedback(project, tmp_path)
     csv = write_table(tmp_path / "wine_colour.csv")
-    server = start_server(
-        project,
-        tmp_path / "table.log",
-        PROJECT_ROOT=str(project.project_root),
-        DATASET_CSV=str(csv),
-    )
+    env = {"PROJECT_ROOT": str(project.project_root), "DATASET_CSV": str(csv)}
+    # The API's start does not switch: a forgotten or mistaken setting would put the
+    # user's work aside. It stops, saying how.
+    refused = serving_server(project, tmp_path / "refused.log", **env)
     try:
-        archive = the_archive(project)
-        assert len(pd.read_csv(archive / "data" / "prod_data.csv")) == 3
-        assert (archive / "reporting" / "workspace" / "batches.json").exists()
-        assert any((archive / "data" / "samples").glob("*.png"))
-        # The table's samples, no digit left beside them.
-        assert [p.name for p in project.samples_dir.iterdir()] == ["samples.csv"]
+        with pytest.raises(AssertionError, match="exited"):
+            refused.start(timeout=60)
+    finally:
+        refused.stop()
+    assert "run `python scripts/bootstrap.py`" in refused.log()
+    assert "the table data set 'wine_colour'" in refused.log()
+    assert pd.read_csv(project.prod_data_path).to_dict("records") == rows
+    assert not (project.data_dir / "archive").exists()
+
+    done = run_bootstrap(project, DATASET_CSV=str(csv))
+    assert done.returncode == 0, done.stderr
+    archive = the_archive(project)
+    assert archive.name.endswith("-digits")
+    assert pd.read_csv(archive / "data" / "prod_data.csv").to_dict("records") == rows
+    assert (archive / "reporting" / "workspace" / "batches.json").exists()
+    assert any((archive / "data" / "samples").glob("*.png"))
+    # The table's samples, no digit left beside them.
+    assert [p.name for p in project.samples_dir.iterdir()] == ["samples.csv"]
+
+    server = start_server(project, tmp_path / "table.log", **env)
+    try:
         table = PipelineSettings(project_root=project.project_root, dataset_csv=csv)
         row = table_samples(table).iloc[0]
         answer = requests.post(
@@ -179,7 +194,7 @@ def test_with_a_database_a_switch_is_refused_and_nothing_moves(project: Pipeline
         update={"dataset_dir": Path("/x/shapes"), "database_url": "postgresql://u@h/db"}
     )
     with pytest.raises(DatasetSwitchError, match="new, empty database") as refused:
-        switch_if_needed(shapes, ArtifactStore(project.artifacts_dir))
+        switch_if_needed(shapes, ArtifactStore(project.artifacts_dir), switch=True)
     assert "the images data set 'digits'" in str(refused.value)
     assert "the images data set 'shapes' (/x/shapes)" in str(refused.value)
     assert project.prod_data_path.read_text() == "kept\n"
