@@ -1,5 +1,5 @@
 # The two commands at the top of the README are `make up` and `make test`.
-.PHONY: up down logs run reset setup machine venv test lint format bootstrap bench monitoring-up monitoring-down
+.PHONY: up down logs run reset switch setup machine venv test lint format bootstrap bench monitoring-up monitoring-down
 
 COMPOSE ?= docker compose
 VENV := .venv
@@ -21,7 +21,7 @@ logs:      ## follow the logs of the three services
 
 run: venv  ## the three services from .venv, no Docker (8080, 8081, 8082); Ctrl-C stops them all
 	$(PY) scripts/run_local.py
-reset:     ## start over: says what it puts aside (data, artifacts, reports), asks, moves it to archive/
+reset:     ## start over: says what it puts aside (data, artifacts, reports), asks, moves it to data/archive/
 	$(PY) scripts/reset.py
 
 setup: machine venv  ## everything the tests need, without running them
@@ -38,7 +38,12 @@ lint:
 format:
 	$(VENV)/bin/ruff check --fix . && $(VENV)/bin/ruff format .
 
-bootstrap: ## build data/ref_data.csv and train the artifacts locally
+switch:    ## Docker: move to the data set .env names (DATASET_DIR / DATASET_CSV), the old one's rows, samples, models and reports put aside in data/archive/
+	$(COMPOSE) stop serving-api reporting
+	$(COMPOSE) run --build --rm --no-deps -v "$(CURDIR)/reporting/workspace:/workspace" -e WORKSPACE_DIR=/workspace serving-api python -m mlstack.bootstrap
+	$(COMPOSE) up -d --build --wait
+
+bootstrap: ## build data/ref_data.csv and train the artifacts locally (a changed DATASET_DIR / DATASET_CSV: switches to it)
 	$(PY) scripts/bootstrap.py
 bench:     ## the benchmarks (figures, not tests; serving needs Debian's wrk)
 	$(PY) benchmarks/serving.py

@@ -24,7 +24,7 @@ ENTRYPOINT = ROOT / "tools" / "docker-entrypoint.sh"
 STAND_INS = Path(__file__).resolve().parent / "stand_ins"  # uvicorn, evidently, ...: `env`
 
 
-def _environments(checkout: Path, compose_file: str, cwd: Path) -> dict[str, dict]:
+def _services(checkout: Path, compose_file: str, cwd: Path) -> dict[str, dict]:
     done = subprocess.run(
         [*_compose(), "-f", str(checkout / compose_file), "config", "--format", "json"],
         cwd=cwd,
@@ -35,9 +35,13 @@ def _environments(checkout: Path, compose_file: str, cwd: Path) -> dict[str, dic
         env={"PATH": "/usr/bin:/bin", "HOME": str(checkout)},  # nothing from this shell
     )
     assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)["services"]
+
+
+def _environments(checkout: Path, compose_file: str, cwd: Path) -> dict[str, dict]:
     return {
         name: service.get("environment") or {}
-        for name, service in json.loads(done.stdout)["services"].items()
+        for name, service in _services(checkout, compose_file, cwd).items()
     }
 
 
@@ -47,6 +51,7 @@ def checkout(tmp_path: Path) -> Path:
     for name in ["compose.yml", *SERVICE_FILES.values()]:
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(ROOT / name, tmp_path / name)
+    (tmp_path / "datasets").mkdir()
     (tmp_path / ".env").write_text("RETRAIN_EVERY_K=50\nGATE_TOLERANCE=0.05\nAPI_TOKEN=s3cret\n")
     return tmp_path
 
@@ -72,6 +77,49 @@ def test_the_root_env_file_reaches_the_briefs_per_folder_commands(
     environment = _environments(checkout, compose_file, cwd)[service]
     assert environment.get("RETRAIN_EVERY_K") == "50"
     assert environment.get("GATE_TOLERANCE") == "0.05"
+
+
+@pytest.mark.parametrize(
+    ("compose_file", "where"),
+    [
+        ("compose.yml", "."),
+        ("serving/docker-compose.yml", "."),
+        ("serving/docker-compose.yml", "serving"),
+    ],
+)
+def test_your_own_data_set_reaches_the_serving_container_read_only(
+    checkout: Path, compose_file: str, where: str
+) -> None:
+    """.env names a folder (or a table) under datasets/ as the container sees it; the
+    serving container gets the setting and the folder, which it may not write."""
+    (checkout / ".env").write_text(
+        "DATASET_DIR=/datasets/shapes\nIMAGE_FEATURES=photo\n"
+        "DATASET_CSV=/datasets/wine.csv\nTARGET_COLUMN=label\n"
+    )
+    serving = _services(checkout, compose_file, checkout / where)["serving-api"]
+    environment = serving["environment"]
+    assert environment["DATASET_DIR"] == "/datasets/shapes"
+    assert environment["IMAGE_FEATURES"] == "photo"
+    assert environment["DATASET_CSV"] == "/datasets/wine.csv"
+    assert environment["TARGET_COLUMN"] == "label"
+    mounts = {v["target"]: v for v in serving["volumes"]}
+    assert Path(mounts["/datasets"]["source"]) == checkout / "datasets"
+    assert mounts["/datasets"]["read_only"] is True
+    assert mounts["/data"].get("read_only", False) is False  # the archive goes there
+
+
+def test_make_switch_runs_the_bootstrap_in_the_serving_image_with_the_reports() -> None:
+    """`make switch` (what the README gives for Docker): the serving image's own
+    bootstrap (python -m mlstack.bootstrap, tests/scripts/test_switch.py), with the
+    reporting workspace mounted so that it is archived too, services stopped first."""
+    done = subprocess.run(
+        ["make", "-n", "switch"], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    stop, run, up = done.stdout.splitlines()
+    assert stop.endswith("stop serving-api reporting")
+    assert f'-v "{ROOT}/reporting/workspace:/workspace" -e WORKSPACE_DIR=/workspace' in run
+    assert run.endswith("serving-api python -m mlstack.bootstrap")
+    assert up.endswith("up -d --build --wait")
 
 
 def test_without_an_env_file_the_services_keep_the_code_defaults(checkout: Path) -> None:
