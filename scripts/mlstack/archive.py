@@ -13,6 +13,7 @@ the settings to see a switch. The path is not compared: the same folder is
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
@@ -123,7 +124,12 @@ def move_aside(paths: list[Path], archive: Path, root: Path) -> list[tuple[Path,
         except ValueError:
             where = archive / path.parent.name / path.name
         where.parent.mkdir(parents=True, exist_ok=True)
-        shutil.move(path, where)
+        if os.path.ismount(path):  # a container's /workspace: the folder stays, not its content
+            where.mkdir(exist_ok=True)
+            for child in sorted(path.iterdir()):
+                shutil.move(child, where / child.name)
+        else:
+            shutil.move(path, where)
         moved.append((path, where))
     return moved
 

@@ -14,7 +14,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import requests
-from mlstack.archive import DatasetSwitchError, dataset_identity, is_switch, recorded_identity
+from mlstack.archive import (
+    DatasetSwitchError,
+    dataset_identity,
+    is_switch,
+    move_aside,
+    recorded_identity,
+)
 from mlstack.artifacts import ArtifactStore
 from mlstack.example_images import write_shapes
 from mlstack.pipeline import bootstrap, switch_if_needed
@@ -203,3 +209,19 @@ def test_with_a_database_a_switch_is_refused_and_nothing_moves(project: Pipeline
     assert "the images data set 'shapes' (/x/shapes)" in str(refused.value)
     assert project.prod_data_path.read_text() == "kept\n"
     assert not (project.data_dir / "archive").exists()
+
+
+def test_a_mounted_folder_keeps_its_place_and_gives_its_content(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In `make switch`'s container the reporting workspace is a mount point, which
+    cannot be moved: its content goes to the archive and the folder stays."""
+    workspace = tmp_path / "workspace"
+    (workspace / "project").mkdir(parents=True)
+    (workspace / "project" / "batches.json").write_text("{}")
+    monkeypatch.setattr(os.path, "ismount", lambda path: Path(path) == workspace)
+    moved = move_aside([workspace], tmp_path / "archive", root=tmp_path / "elsewhere")
+    assert moved == [(workspace, tmp_path / "archive" / tmp_path.name / "workspace")]
+    assert workspace.is_dir()
+    assert not any(workspace.iterdir())
+    assert (moved[0][1] / "project" / "batches.json").read_text() == "{}"
