@@ -10,7 +10,7 @@ import streamlit as st
 from .client import ModelInfo, ServingClient
 from .settings import WebappSettings
 from .state import do_predict_batch
-from .views import batch_frame
+from .views import batch_frame, for_digits
 
 
 def batch_page(settings: WebappSettings, client: ServingClient) -> None:
@@ -25,7 +25,7 @@ def batch_page(settings: WebappSettings, client: ServingClient) -> None:
         "to a request, and each gets its own answer below."
     )
     uploads = st.file_uploader(
-        "PNG or JPEG images" + (" of digits" if model is None or model.is_digits else ""),
+        "PNG or JPEG images" + (" of digits" if for_digits(model) else ""),
         type=["png", "jpg", "jpeg"],
         accept_multiple_files=True,
         key="batch_upload",

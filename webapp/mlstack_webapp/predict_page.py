@@ -14,7 +14,7 @@ from .samples import list_samples
 from .settings import WebappSettings
 from .state import do_predict
 from .table_page import table_page
-from .views import classifier_title, label_options
+from .views import classifier_title, for_digits, label_options
 
 UPLOAD, DRAW, SAMPLE = "Upload an image", "Draw a digit", "Pick a sample"
 CANVAS_SIZE = 280
@@ -22,15 +22,14 @@ CANVAS_SIZE = 280
 
 def sources(model: ModelInfo | None) -> tuple[str, ...]:
     """Where an image can come from: a drawn digit only for a model of the digits."""
-    digits = model is None or model.is_digits
-    return (UPLOAD, DRAW, SAMPLE) if digits else (UPLOAD, SAMPLE)
+    return (UPLOAD, DRAW, SAMPLE) if for_digits(model) else (UPLOAD, SAMPLE)
 
 
 def image_input(settings: WebappSettings, model: ModelInfo | None) -> tuple[bytes | None, str]:
     """The image the user chose, as file bytes, and a name for it."""
     source = st.radio("Image source", sources(model), horizontal=True, key="source")
     if source == UPLOAD:
-        what = "of a digit" if model is None or model.is_digits else "to classify"
+        what = "of a digit" if for_digits(model) else "to classify"
         upload = st.file_uploader(
             f"A PNG or JPEG image {what}", type=["png", "jpg", "jpeg"], key="upload"
         )
@@ -104,7 +103,7 @@ def predict_page(settings: WebappSettings, client: ServingClient) -> None:
     st.title(classifier_title(model))
     choose = (
         "Upload a picture of a handwritten digit, draw one, or pick a test image"
-        if model is None or model.is_digits
+        if for_digits(model)
         else "Upload a picture or pick a test image"
     )
     st.write(

@@ -21,13 +21,20 @@ def label_options(model: ModelInfo | None, prediction: Prediction | None) -> lis
     return list(DEFAULT_LABELS)
 
 
+def for_digits(model: ModelInfo | None) -> bool:
+    """The page speaks of digits (and offers the canvas) for a model of the digits, and
+    before the API has said what its model is."""
+    return model is None or model.is_digits
+
+
 def classifier_title(model: ModelInfo | None) -> str:
     """The page's title: "Digit classifier" for the digits (and when the API is not
     known yet), else the data set's name: "Wine colour classifier" for wine_colour.csv."""
-    if model is None or model.dataset is None:
-        return "Table classifier" if model is not None and model.is_table else "Digit classifier"
-    if model.is_digits:
+    if for_digits(model):
         return "Digit classifier"
+    assert model is not None  # for_digits says so
+    if model.dataset is None:  # a table from an API that does not name it
+        return "Table classifier"
     words = " ".join(model.dataset.replace("_", " ").replace("-", " ").split())
     return f"{words[:1].upper()}{words[1:]} classifier"
 
@@ -35,7 +42,7 @@ def classifier_title(model: ModelInfo | None) -> str:
 def page_icon(model: ModelInfo | None) -> str:
     if model is not None and model.is_table:
         return "📋"
-    return "🔢" if model is None or model.is_digits else "🖼️"
+    return "🔢" if for_digits(model) else "🖼️"
 
 
 def probability_frame(prediction: Prediction, order: list[Label]) -> pd.DataFrame:
