@@ -24,36 +24,9 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from mlstack.augment import compose, encode, font_ink, stroke_ink
+from mlstack.augment import compose, encode, find_fonts, font_ink, stroke_ink
 
-FONT_ROOT = Path("/usr/share/fonts")
-FONT_GROUPS = {
-    # Used while tuning the preprocessing and augmentation.
-    "tuning": ["truetype/dejavu/DejaVu*.ttf"],
-    # Never used while tuning: evaluation only.
-    "eval": [
-        "truetype/liberation/Liberation*.ttf",
-        "truetype/freefont/Free*.ttf",
-        "opentype/urw-base35/*.otf",
-    ],
-}
-# Fonts whose digits are not digits (symbols, dingbats) or are not drawn at all.
-NOT_DIGITS = ("StandardSymbolsPS", "D050000L", "DejaVuMathTeXGyre")
 KINDS = ("font-photo", "font-scan", "stroke-photo", "stroke-canvas")
-
-
-def find_fonts(spec: list[str]) -> list[Path]:
-    """Font files of the named groups, or the given files, sorted."""
-    fonts: list[Path] = []
-    for item in spec:
-        if item in FONT_GROUPS:
-            for pattern in FONT_GROUPS[item]:
-                fonts.extend(FONT_ROOT.glob(pattern))
-        else:
-            fonts.append(Path(item))
-    return sorted(
-        {font for font in fonts if font.is_file() and not font.name.startswith(NOT_DIGITS)}
-    )
 
 
 def generate(

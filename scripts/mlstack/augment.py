@@ -1,13 +1,15 @@
-"""Synthetic digit images: handwriting-like strokes drawn without any font, and
-photo/scan/canvas-like renderings of an ink shape.
+"""Synthetic digit images: handwriting-like strokes drawn without any font, digits
+printed with font files, and photo/scan/canvas-like renderings of an ink shape.
 
 Two uses, one code path:
-- training augmentation (`synthetic_grids`): stroke digits in many styles, brought
-  to the data set's format by the very preprocessing uploads go through, so the
-  classifier learns what a preprocessed real-world upload looks like. Nothing here
-  needs a font file, so it runs the same in a slim Docker image.
-- real-world-like evaluation sets (scripts/make_realworld_set.py), which add digits
-  rendered with font files (`font_ink`) to the same photo-like effects.
+- training augmentation (`training_grids`): stroke digits in many styles
+  (`synthetic_grids`) and digits printed with the tuning fonts only (`printed_grids`,
+  DejaVu), brought to the data set's format by the very preprocessing uploads go
+  through, so the classifier learns what a preprocessed real-world upload looks like.
+  The package ships the result (synthetic_digits.npz), so training needs no font file
+  and runs the same in a slim Docker image; only drawing the rows again does.
+- real-world-like evaluation sets (scripts/make_realworld_set.py), which render the
+  evaluation fonts, never used in training, with the same effects.
 """
 
 from __future__ import annotations
@@ -26,6 +28,49 @@ from PIL import Image, ImageDraw, ImageFilter, ImageFont
 from .preprocessing import DIGITS_FORMAT, ImageFormat, to_format
 
 log = logging.getLogger(__name__)
+
+FONT_ROOT = Path("/usr/share/fonts")
+FONT_GROUPS = {
+    # Used while tuning the preprocessing and augmentation, and printed into the
+    # training rows (Debian: fonts-dejavu-core, fonts-dejavu-extra).
+    "tuning": ["truetype/dejavu/DejaVu*.ttf"],
+    # Never used while tuning nor in training: evaluation only.
+    "eval": [
+        "truetype/liberation/Liberation*.ttf",
+        "truetype/freefont/Free*.ttf",
+        "opentype/urw-base35/*.otf",
+    ],
+}
+# Fonts whose digits are not digits (symbols, dingbats) or are not drawn at all.
+NOT_DIGITS = ("StandardSymbolsPS", "D050000L", "DejaVuMathTeXGyre")
+# The faces the shipped training rows were printed with (the tuning group's 21): the
+# rows are drawn again, and cached, only where every one of them is installed.
+TRAINING_FACES = tuple(
+    f"DejaVu{family}{style}"
+    for family, styles in (
+        ("Sans", ("", "-Bold", "-Oblique", "-BoldOblique", "-ExtraLight")),
+        ("SansCondensed", ("", "-Bold", "-Oblique", "-BoldOblique")),
+        ("SansMono", ("", "-Bold", "-Oblique", "-BoldOblique")),
+        ("Serif", ("", "-Bold", "-Italic", "-BoldItalic")),
+        ("SerifCondensed", ("", "-Bold", "-Italic", "-BoldItalic")),
+    )
+    for style in styles
+)
+
+
+def find_fonts(spec: list[str]) -> list[Path]:
+    """Font files of the named groups (FONT_GROUPS), or the given files, sorted."""
+    fonts: list[Path] = []
+    for item in spec:
+        if item in FONT_GROUPS:
+            for pattern in FONT_GROUPS[item]:
+                fonts.extend(FONT_ROOT.glob(pattern))
+        else:
+            fonts.append(Path(item))
+    return sorted(
+        {font for font in fonts if font.is_file() and not font.name.startswith(NOT_DIGITS)}
+    )
+
 
 Stroke = list[tuple[float, float]]
 
@@ -262,10 +307,12 @@ def synthetic_grids(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Stroke digits (no font needed) in canvas, scan and photo renderings, each
     brought to `fmt` by the upload preprocessing: extra training rows."""
+    total = per_label * len(labels)
+    if not total:
+        return np.empty((0, *fmt.shape)), np.empty(0, dtype=int)
     rng = np.random.default_rng(seed)
     kinds = ("canvas", "scan", "photo")
     grids, targets = [], []
-    total = per_label * len(labels)
     for i in range(total):
         label = labels[i % len(labels)]
         kind = kinds[i % len(kinds)]
@@ -277,16 +324,57 @@ def synthetic_grids(
     return np.stack(grids), np.array(targets)
 
 
+def printed_grids(
+    per_label: int,
+    seed: int = 0,
+    fmt: ImageFormat = DIGITS_FORMAT,
+    fonts: list[Path] | None = None,
+    labels: range = range(10),
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Digits printed with the tuning fonts (DejaVu; never an evaluation font), every
+    face in turn, as photos and scans, each brought to `fmt` by the upload
+    preprocessing: extra training rows for typeset digits (serif and bold 5s, 1s with
+    a base, 0s and 8s of every weight), which strokes alone do not teach."""
+    fonts = find_fonts(["tuning"]) if fonts is None else fonts
+    if not fonts or not per_label:
+        return np.empty((0, *fmt.shape)), np.empty(0, dtype=int)
+    # Their own stream: the stroke rows stay what they were.
+    rng = np.random.default_rng([seed, 1])
+    kinds = ("photo", "scan")
+    grids, targets = [], []
+    total = per_label * len(labels)
+    for i in range(total):
+        n, label = divmod(i, len(labels))
+        font = fonts[(n + label) % len(fonts)]
+        kind = kinds[(n // len(fonts) + label) % len(kinds)]
+        image = compose(font_ink(label, font, rng), rng, kind, max_side=320)
+        grids.append(to_format(image, fmt))
+        targets.append(label)
+        if progress is not None and ((i + 1) % 500 == 0 or i + 1 == total):
+            progress(i + 1, total)
+    return np.stack(grids), np.array(targets)
+
+
 CACHE_PATH = Path(__file__).with_name("synthetic_digits.npz")
 
 
-def _fingerprint(per_label: int, seed: int, fmt: ImageFormat) -> str:
+def _fingerprint(per_label: int, printed_per_label: int, seed: int, fmt: ImageFormat) -> str:
     """Changes whenever the synthetic rows would: the code that draws and
-    preprocesses them, and the arguments."""
-    digest = hashlib.sha256(repr((per_label, seed, fmt)).encode())
+    preprocesses them, the arguments and the faces printed with."""
+    digest = hashlib.sha256(repr((per_label, printed_per_label, seed, fmt)).encode())
+    if printed_per_label:
+        digest.update(repr(TRAINING_FACES).encode())
     for module in (Path(__file__), Path(__file__).with_name("preprocessing.py")):
         digest.update(module.read_bytes())
     return digest.hexdigest()
+
+
+def training_fonts() -> list[Path] | None:
+    """The installed tuning fonts when they are every face of TRAINING_FACES (the
+    faces the fingerprint promises), else None."""
+    fonts = find_fonts(["tuning"])
+    return fonts if sorted(font.stem for font in fonts) == sorted(TRAINING_FACES) else None
 
 
 def training_grids(
@@ -294,11 +382,13 @@ def training_grids(
     seed: int = 0,
     fmt: ImageFormat = DIGITS_FORMAT,
     cache: Path | None = CACHE_PATH,
+    printed_per_label: int = 0,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """`synthetic_grids`, read from the cache file shipped with the package when it
-    was made by this very code (a minute of work saved on every first training);
-    generated, and cached when the folder is writable, otherwise."""
-    fingerprint = _fingerprint(per_label, seed, fmt)
+    """`synthetic_grids` then `printed_grids`, read from the cache file shipped with
+    the package when it was made by this very code with these arguments (a minute of
+    work and the font files saved on every first training); generated, and cached
+    when the folder is writable and every training face is installed, otherwise."""
+    fingerprint = _fingerprint(per_label, printed_per_label, seed, fmt)
     if cache is not None and cache.exists():
         with np.load(cache) as stored:
             if str(stored["fingerprint"]) == fingerprint:
@@ -309,6 +399,19 @@ def training_grids(
         log.info("synthetic training images: %d/%d", done, total)
 
     grids, labels = synthetic_grids(per_label, seed, fmt, progress=report)
+    fonts = training_fonts() if printed_per_label else []
+    if fonts is None:
+        # A clean install without the fonts: train on the strokes, and leave the
+        # cache alone (it would claim printed rows it does not hold).
+        log.warning(
+            "the DejaVu fonts (Debian: fonts-dejavu-core fonts-dejavu-extra) are not all "
+            "installed: the %d printed training rows are left out",
+            printed_per_label * 10,
+        )
+        return grids, labels
+    printed, printed_labels = printed_grids(printed_per_label, seed, fmt, fonts, progress=report)
+    grids = np.concatenate([grids, printed])
+    labels = np.concatenate([labels, printed_labels])
     if cache is not None:
         cells = np.round(grids * fmt.levels).astype(np.uint16)
         tmp = cache.with_name(f".{cache.name}.{os.getpid()}.tmp.npz")

@@ -164,9 +164,16 @@ def read_reference(settings: PipelineSettings, n_components: int) -> Reference:
 def _synthetic_grids(settings: PipelineSettings, dataset: Dataset) -> tuple[np.ndarray, np.ndarray]:
     """Synthetic real-world-like digits (mlstack.augment) for the default data set
     only: a user's own images are not digits."""
-    if settings.dataset_dir is not None or settings.synthetic_per_label == 0:
+    if settings.dataset_dir is not None or (
+        settings.synthetic_per_label == 0 and settings.printed_per_label == 0
+    ):
         return np.empty((0, *dataset.format.shape)), np.empty(0, dtype=int)
-    return training_grids(settings.synthetic_per_label, settings.random_state, dataset.format)
+    return training_grids(
+        settings.synthetic_per_label,
+        settings.random_state,
+        dataset.format,
+        printed_per_label=settings.printed_per_label,
+    )
 
 
 def _write_synthetic(

@@ -128,6 +128,13 @@ class PipelineSettings(StackSettings):
         description="Font-free synthetic drawn digits added to the default data set's training "
         "rows, per label; 0 turns them off",
     )
+    printed_per_label: int = Field(
+        default=168,
+        ge=0,
+        description="Synthetic digits printed with the DejaVu fonts (photos and scans) added "
+        "to the default data set's training rows, per label; 0 turns them off. Shipped "
+        "drawn; drawing them again for another count needs the fonts (docs/model.md)",
+    )
     gate: bool = Field(
         default=True,
         description="A retrained candidate goes live only if it passes the promotion gate, "

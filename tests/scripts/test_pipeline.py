@@ -74,7 +74,7 @@ def test_max_training_rows_keeps_the_newest_feedback_rows(
     ref = read_reference(project, ArtifactStore(project.artifacts_dir).manifest().n_components)
     write_fake_feedback(project, 300, drift=0.3, predicted=False, pool=ref.train)
     ids = pd.read_csv(project.prod_data_path)["prediction_id"].tolist()
-    base = len(ref.train) + project.synthetic_per_label * 10
+    base = len(ref.train) + (project.synthetic_per_label + project.printed_per_label) * 10
     monkeypatch.setenv("MAX_TRAINING_ROWS", str(base + 100))
     manifest = retrain(PipelineSettings(project_root=project.project_root))
     assert manifest.rows["prod_seen"] == 300
