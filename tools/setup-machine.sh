@@ -5,6 +5,9 @@
 #        chromium                     real headless browser (web app and Docker tests)
 #        fonts-liberation, fonts-freefont-ttf, fonts-urw-base35
 #                                     printed digits of the real-world evaluation set
+#        fonts-dejavu-core, fonts-dejavu-extra
+#                                     the tuning fonts: the printed training rows, drawn
+#                                     again only when the shipped cache is stale
 #        prometheus                   a real Prometheus on loopback (monitoring tests)
 #        postgresql                   the PostgreSQL storage backend's tests
 #        docker.io, debootstrap       a Docker engine, and the base-image stand-in
@@ -30,6 +33,8 @@ command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 [ -d /usr/share/fonts/truetype/liberation ] || missing+=(fonts-liberation)
 [ -d /usr/share/fonts/truetype/freefont ] || missing+=(fonts-freefont-ttf)
 [ -d /usr/share/fonts/opentype/urw-base35 ] || missing+=(fonts-urw-base35)
+[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing+=(fonts-dejavu-core)
+[ -f /usr/share/fonts/truetype/dejavu/DejaVuSerifCondensed.ttf ] || missing+=(fonts-dejavu-extra)
 command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql)
 command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
