@@ -7,9 +7,10 @@ Kinds of images:
   stroke-photo  a handwriting-like drawn digit (no font), photographed
   stroke-canvas a thick drawn digit as a drawing widget gives (PNG)
 
-Fonts are chosen by family group, so evaluation fonts can be kept apart from any
-font used while tuning: `--fonts eval` (Liberation, FreeFont, URW base35, the
-default) or `--fonts tuning` (DejaVu), or explicit font files.
+Fonts are chosen by family group (mlstack.augment.FONT_GROUPS), so evaluation fonts
+can be kept apart from any font used while tuning or printed into the training rows:
+`--fonts eval` (Liberation, FreeFont, URW base35, the default) or `--fonts tuning`
+(DejaVu, the training rows' fonts), or explicit font files.
 
 python scripts/make_realworld_set.py --out /tmp/rw --per-label 30 --seed 1
 Writes <out>/<label>/<kind>_<font>_<n>.<png|jpg> and <out>/index.csv
