@@ -7,8 +7,9 @@ folder and runs `make up` there: the root compose.yml, `docker compose up -d --b
 COMPOSE_FILE (builds reach PyPI through the host network, a small RETRAIN_EVERY_K, free
 published ports on 127.0.0.1, image names of its own). So the first start is a fresh
 clone's: the serving API builds ref_data.csv and the artifacts itself, into
-bind-mounted host folders that the test then reads. Its containers and network are
-removed at the end, whatever happened; its images when the session ends.
+bind-mounted host folders that the test then reads. Last, `make switch` moves it to a
+folder of photos. Its containers and network are removed at the end, whatever
+happened; its images are left to conftest.py's e2e_images.
 
 It prints the image sizes, the build time and the cold-start times, and writes them to
 test-output/docker-e2e.json.
@@ -28,6 +29,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from mlstack.example_images import SHAPES, write_shapes
 
 from tests.docker.conftest import (
     OVERRIDES,
@@ -413,3 +415,45 @@ def test_a_restart_keeps_production_data_and_the_new_model(stack: Stack) -> None
     info = model_info(stack)
     assert info["manifest"]["version"] == served_before
     assert info["prod_rows"] == len(rows_before.splitlines()) - 1
+
+
+def test_make_switch_moves_the_stack_to_a_folder_of_photos(stack: Stack) -> None:
+    """The README's switch in Docker: a folder of photos under datasets/, named in the
+    root .env, then `make switch`. The digits' feedback rows and reports are archived
+    under data/archive/, and the stack comes back healthy serving the new labels."""
+    rows_before = (stack.root / "data" / "prod_data.csv").read_text()
+    write_shapes(stack.root / "datasets" / "shapes", per_label=20, seed=3)
+    (stack.root / ".env").write_text("DATASET_DIR=/datasets/shapes\n")
+    make = [
+        "make",
+        "--no-print-directory",
+        "-C",
+        str(stack.root),
+        f"COMPOSE={' '.join(stack.compose)}",
+    ]
+    start = time.monotonic()
+    switched = subprocess.run(
+        [*make, "switch"], capture_output=True, text=True, env=stack.env, timeout=1200, check=False
+    )
+    assert switched.returncode == 0, (
+        f"make switch:\n{switched.stdout[-2000:]}{switched.stderr[-4000:]}"
+    )
+    stack.figures["switch_s"] = round(time.monotonic() - start, 1)
+
+    (archive,) = (stack.root / "data" / "archive").iterdir()
+    assert archive.name.endswith("-digits")
+    (archived_rows,) = archive.rglob("prod_data.csv")
+    assert archived_rows.read_text() == rows_before
+    workspaces = [p for p in archive.rglob("workspace") if p.is_dir() and any(p.iterdir())]
+    assert workspaces, "the reporting workspace was not archived"
+    prod = stack.root / "data" / "prod_data.csv"
+    assert not prod.exists() or len(prod.read_text().splitlines()) <= 1
+    samples = sorted((stack.root / "data" / "samples").iterdir())
+    assert {path.name.rsplit("_", 1)[0] for path in samples} == set(SHAPES)
+
+    info = model_info(stack)
+    assert info["manifest"]["version"] == 1
+    square = next(path for path in samples if path.name.startswith("square_"))
+    assert predict(stack.url("serving"), square.read_bytes())["prediction"] in SHAPES
+    for container in CONTAINERS.values():
+        wait_healthy(container, 300)
