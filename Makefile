@@ -7,10 +7,6 @@ PY := $(VENV)/bin/python
 # benchmarks/images.py builds this commit's images too (before the images were trimmed):
 # before and after in one run
 IMAGES_BASELINE ?= 7ddd438
-# make test's pytest workers (pytest-xdist): each test file runs on one worker, the Docker
-# tests together on one (tests/conftest.py); most tests wait on servers, browsers and the
-# engine rather than the CPU. PYTEST_WORKERS=0 runs them one after the other.
-PYTEST_WORKERS ?= 2
 
 up:        ## build and start the whole stack (compose.yml); returns once every service is healthy
 	$(COMPOSE) up -d --build --wait
@@ -32,7 +28,7 @@ venv:      ## .venv with requirements.lock's versions, the two projects installe
 	$(PY) -m pip install -q -r requirements-dev.txt
 	$(PY) -m pip install -q --no-deps --no-build-isolation -e . -e ./webapp
 test: setup lint  ## set up the machine and .venv, then ruff and every test
-	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
+	PY=$(PY) bash tools/run-tests.sh $(PYTEST_ARGS)
 lint:
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
 format:

@@ -26,12 +26,3 @@ def project(trained_root: Path, tmp_path: Path) -> PipelineSettings:
     root = tmp_path / "project"
     shutil.copytree(trained_root, root, symlinks=True)
     return PipelineSettings(project_root=root)
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Under pytest-xdist (`-n`, `--dist loadgroup`) each test file runs on one worker,
-    so a file's module-scoped servers start once; the Docker tests all share one worker
-    (their containers have fixed names and one engine) while the others run beside them."""
-    for item in items:
-        group = "docker" if item.get_closest_marker("docker") else item.nodeid.split("::")[0]
-        item.add_marker(pytest.mark.xdist_group(group))

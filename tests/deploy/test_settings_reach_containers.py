@@ -112,8 +112,15 @@ def test_make_switch_runs_the_bootstrap_in_the_serving_image_with_the_reports() 
     """`make switch` (what the README gives for Docker): the serving image's own
     bootstrap (python -m mlstack.bootstrap, tests/scripts/test_switch.py), with the
     reporting workspace mounted so that it is archived too, services stopped first."""
+    # Under `make test` the parent make's MAKEFLAGS would add "Entering directory" lines.
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
     done = subprocess.run(
-        ["make", "-n", "switch"], cwd=ROOT, capture_output=True, text=True, check=True
+        ["make", "--no-print-directory", "-n", "switch"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
     )
     stop, run, up = done.stdout.splitlines()
     assert stop.endswith("stop serving-api reporting")

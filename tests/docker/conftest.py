@@ -124,6 +124,8 @@ def _project_stages(since: datetime) -> list[str]:
     ).stdout.split()
     for image in listed:
         created = docker("image", "inspect", "-f", "{{.Created}}", image).stdout.strip()
+        if not created:  # removed meanwhile
+            continue
         when = datetime.fromisoformat(created[:26].rstrip("Z") + "+00:00")
         if when >= since:
             found.append(image)
