@@ -113,6 +113,23 @@ def archive_folder(pipeline: PipelineSettings, why: str) -> Path:
     return pipeline.data_dir / "archive" / f"{stamp}-{safe}"
 
 
+def is_mount_point(path: Path) -> bool:
+    """Whether something is mounted at `path`. os.path.ismount compares device numbers,
+    which a bind mount from the same file system shares with its parent (a container's
+    /workspace, on an engine whose storage is on the host's disk): the process's own
+    table of mounts names it."""
+    if os.path.ismount(path):
+        return True
+    try:
+        table = Path("/proc/self/mountinfo").read_text()
+    except OSError:  # not Linux
+        return False
+    target = str(path.resolve())
+    # The fifth field is the mount point, with spaces and the like as octal escapes.
+    points = (line.split()[4] for line in table.splitlines() if len(line.split()) > 4)
+    return any(point.encode().decode("unicode_escape") == target for point in points)
+
+
 def move_aside(paths: list[Path], archive: Path, root: Path) -> list[tuple[Path, Path]]:
     """Move each path into `archive` under its name relative to `root`, or under its
     folder's name and its own when it lies elsewhere (in a container /data/prod_data.csv
@@ -124,7 +141,7 @@ def move_aside(paths: list[Path], archive: Path, root: Path) -> list[tuple[Path,
         except ValueError:
             where = archive / path.parent.name / path.name
         where.parent.mkdir(parents=True, exist_ok=True)
-        if os.path.ismount(path):  # a container's /workspace: the folder stays, not its content
+        if is_mount_point(path):  # a container's /workspace: the folder stays, not its content
             where.mkdir(exist_ok=True)
             for child in sorted(path.iterdir()):
                 shutil.move(child, where / child.name)

@@ -17,6 +17,7 @@ import requests
 from mlstack.archive import (
     DatasetSwitchError,
     dataset_identity,
+    is_mount_point,
     is_switch,
     move_aside,
     recorded_identity,
@@ -225,3 +226,17 @@ def test_a_mounted_folder_keeps_its_place_and_gives_its_content(
     assert workspace.is_dir()
     assert not any(workspace.iterdir())
     assert (moved[0][1] / "project" / "batches.json").read_text() == "{}"
+
+
+def test_mount_points_are_told_from_folders(tmp_path: Path) -> None:
+    """A mounted folder gives its content to the archive and stays (make switch mounts
+    the reporting workspace); os.path.ismount alone misses a bind mount from the same
+    file system, which the process's table of mounts names."""
+    assert is_mount_point(Path("/"))
+    assert not is_mount_point(tmp_path)
+    mounts = Path("/proc/self/mountinfo")
+    if mounts.exists():
+        points = [line.split()[4] for line in mounts.read_text().splitlines()]
+        same_device = [Path(p) for p in points if Path(p).is_dir() and not os.path.ismount(p)]
+        for point in same_device[:3]:
+            assert is_mount_point(point)
