@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from .prod_store import companion_files
 from .settings import PipelineSettings, ReportingSettings
 
 log = logging.getLogger(__name__)
@@ -82,7 +83,7 @@ def describe(identity: dict[str, str]) -> str:
 def prod_files(pipeline: PipelineSettings) -> list[Path]:
     """prod_data.csv and the files beside it (its row count and lock)."""
     path = pipeline.prod_data_path
-    return [path, path.with_name(path.name + ".count"), path.with_name(path.name + ".lock")]
+    return [path, *companion_files(path)]
 
 
 def what_goes(pipeline: PipelineSettings, reporting: ReportingSettings) -> list[Path]:
@@ -126,7 +127,8 @@ def is_mount_point(path: Path) -> bool:
         return False
     target = str(path.resolve())
     # The fifth field is the mount point, with spaces and the like as octal escapes.
-    points = (line.split()[4] for line in table.splitlines() if len(line.split()) > 4)
+    rows = (line.split() for line in table.splitlines())
+    points = (fields[4] for fields in rows if len(fields) > 4)
     return any(point.encode().decode("unicode_escape") == target for point in points)
 
 

@@ -66,13 +66,18 @@ def format_row(values: Sequence) -> str:
     return buffer.getvalue()
 
 
+def companion_files(path: Path) -> tuple[Path, Path]:
+    """The files kept beside prod_data.csv: its row count and its lock."""
+    return path.with_name(path.name + ".count"), path.with_name(path.name + ".lock")
+
+
 class ProdDataStore:
     def __init__(self, path: Path, n_components: int) -> None:
         self.path = Path(path)
         self.columns = prod_columns(n_components)
         self.header = format_row(self.columns)
-        self.count_path = self.path.with_name(self.path.name + ".count")
-        self.lock = FileLock(str(self.path.with_name(self.path.name + ".lock")))
+        self.count_path, lock_path = companion_files(self.path)
+        self.lock = FileLock(str(lock_path))
 
     # -- repair and counting -------------------------------------------------------
     def repair(self) -> int:
