@@ -4,9 +4,9 @@
 COMPOSE ?= docker compose
 VENV := .venv
 PY := $(VENV)/bin/python
-# benchmarks/images.py builds this commit's images too (before the images were trimmed):
-# before and after in one run
-IMAGES_BASELINE ?= 7ddd438
+# The commit before the speed work: benchmarks/images.py builds its images and
+# benchmarks/apicost.py runs its API, in the same run as this checkout's (before and after)
+BENCH_BASELINE ?= 7ddd438
 
 up:        ## build and start the whole stack (compose.yml); returns once every service is healthy
 	$(COMPOSE) up -d --build --wait
@@ -43,13 +43,14 @@ bootstrap: ## build data/ref_data.csv and train the artifacts locally (a changed
 	$(PY) scripts/bootstrap.py
 bench:     ## the benchmarks (figures, not tests; serving needs Debian's wrk)
 	$(PY) benchmarks/serving.py
+	$(PY) benchmarks/apicost.py --baseline $(BENCH_BASELINE)
 	$(PY) benchmarks/metrics.py
 	$(PY) benchmarks/reporting.py
 	$(PY) benchmarks/gate.py
 	$(PY) benchmarks/retraining.py
 	$(PY) benchmarks/memory.py
 	$(PY) benchmarks/embeddings.py
-	$(PY) benchmarks/images.py --baseline $(IMAGES_BASELINE)
+	$(PY) benchmarks/images.py --baseline $(BENCH_BASELINE)
 monitoring-up:   ## Prometheus :9090 and Grafana :3000, after `make up`
 	$(COMPOSE) -f monitoring/docker-compose.yml up -d --build --wait
 monitoring-down:
