@@ -17,6 +17,7 @@ from mlstack.preprocessing import (
     to_format,
 )
 from PIL import Image, ImageDraw, ImageFilter
+from scipy import ndimage
 
 LIMITS = {"max_bytes": 20_000_000, "max_pixels": 40_000_000}
 
@@ -99,6 +100,37 @@ def test_uneven_light_and_paper_noise() -> None:
     photo = paper * (1 - alpha) + 40 * light * alpha
     photo = Image.fromarray(np.clip(photo, 0, 255).astype(np.uint8))
     assert close(grid_of(photo, "JPEG", quality=60), grid_of(seven(300, 18)), 0.06)
+
+
+def test_a_colour_jpeg_is_decoded_to_its_luminance() -> None:
+    """libjpeg gives the luminance it stores, as Pillow's conversion to grayscale
+    would compute it but for rounding: the same grid."""
+    photo = on_paper(seven(), (240, 220, 120), (30, 40, 160))
+    data = encode(photo, "JPEG", quality=90)
+    decoded = decode_image(data, **LIMITS)
+    assert decoded.mode == "L"
+    full_colour = Image.open(io.BytesIO(data)).convert("L")
+    np.testing.assert_array_equal(to_format(decoded), to_format(full_colour))
+
+
+def test_flat_paper_gives_the_grid_of_the_surface_fit() -> None:
+    """A canvas drawing's paper is one grey level: the background is taken as that
+    level without fitting a surface. Made uneven by one level in a checkerboard of
+    4-pixel squares (which the working copy's reduction keeps; the surface fit then
+    runs), it gives the same grid."""
+    for ink, paper in ((0, 255), (255, 0), (40, 200)):
+        flat = np.where(np.asarray(seven(280, 18)) > 0, ink, paper).astype(np.uint8)
+        uneven = flat.copy()
+        checker = ((np.indices(flat.shape) // 4).sum(axis=0) % 2 == 0) & (flat == paper)
+        uneven[checker] = paper - 1 if paper else 1
+        for pixels, is_flat in ((flat, True), (uneven, False)):
+            gray = preprocessing.to_grayscale(Image.fromarray(pixels))
+            counts = np.bincount(gray.ravel(), minlength=256)
+            low, high = preprocessing._count_percentiles(counts, (0.5, 99.5))
+            assert (preprocessing._flat_paper_ink(gray, counts, low, high) is not None) == is_flat
+        np.testing.assert_array_equal(
+            to_format(Image.fromarray(flat)), to_format(Image.fromarray(uneven))
+        )
 
 
 def test_jpeg_matches_png() -> None:
@@ -252,3 +284,47 @@ def test_percentiles_are_numpys() -> None:
         got = preprocessing._percentiles(values, qs)
         np.testing.assert_allclose(got, np.percentile(values, qs), rtol=1e-6)
         assert got == [preprocessing._percentile(values, q) for q in qs]
+
+
+def test_percentiles_from_a_histogram_are_numpys() -> None:
+    rng = np.random.default_rng(0)
+    for pixels in (rng.integers(0, 256, (140, 140)), rng.integers(90, 100, 2209), np.ones(50)):
+        pixels = pixels.astype(np.uint8)
+        counts = np.bincount(pixels.ravel(), minlength=256)
+        qs = (0.0, 0.5, 50.0, 99.5, 100.0)
+        got = preprocessing._count_percentiles(counts, qs)
+        np.testing.assert_allclose(got, np.percentile(pixels, qs), rtol=1e-12)
+
+
+@pytest.mark.parametrize("shape", [(32, 32), (8, 8), (5, 7), (3, 1)])
+def test_pen_width_steps_are_scipys(shape) -> None:
+    """The thinning and thickening on a bitmap held as one integer are
+    scipy.ndimage's binary erosion and dilation by the cross, bit for bit."""
+    rng = np.random.default_rng(sum(shape))
+    masks = preprocessing._bit_masks(*shape)
+    for _ in range(100):
+        bitmap = rng.random(shape) < rng.random()
+        bits = preprocessing._to_bits(bitmap)
+        np.testing.assert_array_equal(preprocessing._from_bits(bits, shape), bitmap)
+        for grow, step in ((True, ndimage.binary_dilation), (False, ndimage.binary_erosion)):
+            stepped = preprocessing._cross_step(bits, shape[1], masks, grow)
+            np.testing.assert_array_equal(preprocessing._from_bits(stepped, shape), step(bitmap))
+
+
+def test_strokes_are_scaled_as_pillow_resizes() -> None:
+    """The strokes' scaling by matrix products is Pillow's 8-bit resize of the mask
+    (box filter down, bilinear up), bit for bit, before the cut at 0.2."""
+    rng = np.random.default_rng(0)
+    for _ in range(300):
+        height, width = rng.integers(1, 160, 2)
+        mask = rng.random((height, width)) < rng.random()
+        mask[0, 0] = mask[-1, -1] = True  # the box is the whole mask
+        bitmap = preprocessing._fit_in_bitmap(mask, DIGITS_FORMAT)
+        scale = min(32 / height, 32 / width)
+        size = (max(1, min(32, round(width * scale))), max(1, min(32, round(height * scale))))
+        resample = Image.Resampling.BOX if scale < 1 else Image.Resampling.BILINEAR
+        resized = np.asarray(Image.fromarray(mask.astype(np.uint8) * 255).resize(size, resample))
+        top, left = (32 - size[1]) // 2, (32 - size[0]) // 2
+        inside = bitmap[top : top + size[1], left : left + size[0]]
+        np.testing.assert_array_equal(inside, resized > 51)
+        assert inside.sum() == bitmap.sum()
