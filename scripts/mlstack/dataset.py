@@ -83,7 +83,10 @@ def load_folder_dataset(
     inputs, labels, read, skipped = [], [], [], []
     for i, (path, label) in enumerate(files, 1):
         try:
-            image = decode_image(path.read_bytes(), max_bytes=max_bytes, max_pixels=max_pixels)
+            data = path.read_bytes()
+            image = decode_image(
+                data, max_bytes=max_bytes, max_pixels=max_pixels, grayscale=photo is None
+            )
             inputs.append(photo.of_image(image)[0] if photo else to_format(image, fmt))
             labels.append(label)
             read.append(path)

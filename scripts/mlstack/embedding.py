@@ -73,6 +73,12 @@ class Embedding:
         flat = np.asarray(inputs, dtype=np.float64).reshape(len(inputs), -1)
         return (flat - self.mean) @ self.components.T
 
+    @property
+    def grayscale(self) -> bool:
+        """Whether the features read an image's grey levels only (the grid, not a
+        photo's colours): a colour JPEG is then decoded to its luminance alone."""
+        return self.photo is None
+
     def features(self, image: Image.Image) -> tuple[np.ndarray, bool]:
         """A decoded image -> (what the PCA takes, whether the image is blank: empty
         paper for a grid, one uniform colour for a photo)."""
@@ -90,5 +96,7 @@ class Embedding:
 
     def embed_bytes(self, data: bytes, *, max_bytes: int, max_pixels: int) -> np.ndarray:
         """Image file bytes -> one (n_components,) vector (a blank image's too)."""
-        image = decode_image(data, max_bytes=max_bytes, max_pixels=max_pixels)
+        image = decode_image(
+            data, max_bytes=max_bytes, max_pixels=max_pixels, grayscale=self.grayscale
+        )
         return self.transform(self.features(image)[0][None])[0]

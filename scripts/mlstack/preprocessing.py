@@ -58,9 +58,13 @@ class ImageFormat:
 DIGITS_FORMAT = ImageFormat()
 
 
-def open_image(data: bytes, *, max_bytes: int, max_pixels: int) -> Image.Image:
+def open_image(
+    data: bytes, *, max_bytes: int, max_pixels: int, grayscale: bool = False
+) -> Image.Image:
     """Read an image's header only (cheap), refusing oversized files and
-    decompression bombs before any pixel is decoded; `load_image` decodes it."""
+    decompression bombs before any pixel is decoded; `load_image` decodes it.
+    `grayscale`: only the grey levels will be read (the grid), so a colour JPEG may
+    be decoded to its luminance alone."""
     if not data:
         raise ImageError("the image is empty")
     if len(data) > max_bytes:
@@ -79,10 +83,11 @@ def open_image(data: bytes, *, max_bytes: int, max_pixels: int) -> Image.Image:
         )
     if image.format == "JPEG":
         # A phone photo is decoded at 1/2 to 1/8 scale right away (DCT scaling): far
-        # less time and memory, and the grid is made from 128 to 255 px anyway. A
-        # colour JPEG is decoded to its luminance only (what the grayscale conversion
-        # would compute, but for rounding): no chroma upsampling, no colour conversion.
-        image.draft("L", (2 * WORKING_SIDE, 2 * WORKING_SIDE))
+        # less time and memory, and the grid is made from 128 to 255 px anyway. For
+        # the grid, a colour JPEG is decoded to its luminance (what the conversion to
+        # grayscale computes, but for rounding): no chroma upsampling nor conversion.
+        mode = "L" if grayscale else image.mode
+        image.draft(mode, (2 * WORKING_SIDE, 2 * WORKING_SIDE))
     return image
 
 
@@ -97,9 +102,13 @@ def load_image(image: Image.Image) -> Image.Image:
     return image
 
 
-def decode_image(data: bytes, *, max_bytes: int, max_pixels: int) -> Image.Image:
-    """Decode image file bytes, refusing oversized files and decompression bombs."""
-    return load_image(open_image(data, max_bytes=max_bytes, max_pixels=max_pixels))
+def decode_image(
+    data: bytes, *, max_bytes: int, max_pixels: int, grayscale: bool = False
+) -> Image.Image:
+    """Decode image file bytes, refusing oversized files and decompression bombs
+    (`grayscale` as `open_image` takes it)."""
+    opened = open_image(data, max_bytes=max_bytes, max_pixels=max_pixels, grayscale=grayscale)
+    return load_image(opened)
 
 
 def to_grayscale(image: Image.Image, side: int = WORKING_SIDE) -> np.ndarray:
@@ -592,7 +601,8 @@ def to_format(image: Image.Image, fmt: ImageFormat = DIGITS_FORMAT) -> np.ndarra
 def bytes_to_format(
     data: bytes, fmt: ImageFormat = DIGITS_FORMAT, *, max_bytes: int, max_pixels: int
 ) -> np.ndarray:
-    return to_format(decode_image(data, max_bytes=max_bytes, max_pixels=max_pixels), fmt)
+    image = decode_image(data, max_bytes=max_bytes, max_pixels=max_pixels, grayscale=True)
+    return to_format(image, fmt)
 
 
 def grid_to_png(grid: np.ndarray) -> bytes:

@@ -103,12 +103,15 @@ def test_uneven_light_and_paper_noise() -> None:
 
 
 def test_a_colour_jpeg_is_decoded_to_its_luminance() -> None:
-    """libjpeg gives the luminance it stores, as Pillow's conversion to grayscale
-    would compute it but for rounding: the same grid."""
+    """For the grid, libjpeg gives the luminance it stores, as Pillow's conversion to
+    grayscale would compute it but for rounding: the same grid. Photo features keep
+    the colours."""
     photo = on_paper(seven(), (240, 220, 120), (30, 40, 160))
     data = encode(photo, "JPEG", quality=90)
-    decoded = decode_image(data, **LIMITS)
+    assert decode_image(data, **LIMITS).mode == "RGB"
+    decoded = decode_image(data, **LIMITS, grayscale=True)
     assert decoded.mode == "L"
+    np.testing.assert_array_equal(bytes_to_format(data, **LIMITS), to_format(decoded))
     full_colour = Image.open(io.BytesIO(data)).convert("L")
     np.testing.assert_array_equal(to_format(decoded), to_format(full_colour))
 

@@ -42,11 +42,15 @@ def decode_base64(text: str, settings: ServingSettings) -> bytes:
     return data
 
 
-def open_upload(data: bytes, settings: ServingSettings) -> Image.Image:
-    """The image's header, checked against the limits; no pixel decoded yet."""
+def open_upload(data: bytes, settings: ServingSettings, grayscale: bool = False) -> Image.Image:
+    """The image's header, checked against the limits; no pixel decoded yet
+    (`grayscale`: the model reads only its grey levels)."""
     try:
         return open_image(
-            data, max_bytes=settings.max_upload_bytes, max_pixels=settings.max_image_pixels
+            data,
+            max_bytes=settings.max_upload_bytes,
+            max_pixels=settings.max_image_pixels,
+            grayscale=grayscale,
         )
     except ImageError as exc:
         raise InputError(422, f"`image`: {exc}") from None
@@ -132,5 +136,6 @@ def embed_request(
     if features is not None:
         return embed_features(features, model)
     require_kind(model, table=False)
-    upload = open_upload(decode_base64(image or "", services.settings), services.settings)
+    data = decode_base64(image or "", services.settings)
+    upload = open_upload(data, services.settings, model.artifacts.embedding.grayscale)
     return embed_image(upload, model, services), {}
