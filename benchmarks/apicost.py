@@ -2,6 +2,7 @@
 
     python benchmarks/apicost.py                      # about a minute
     python benchmarks/apicost.py --baseline 7ddd438   # and that commit's code, same run
+    python benchmarks/apicost.py --baseline 7ddd438 --instructions   # + 15 min: valgrind
 
 The serving app and the serving benchmark's echo and classify apps
 (benchmarks/serving.py) are called as ASGI apps, one request after the other, with no
@@ -19,6 +20,13 @@ run there (`python apicost.py --measure`: Python looks in the script's own folde
 first, so it imports that commit's mlstack, not the installed one), in turns with the
 checkout's. The target, 40 us of server CPU where it was about 150 us, is printed both
 as it was set and as that share of the baseline's cost.
+
+Time on a busy machine still moves by tens of microseconds from run to run.
+`--instructions` also counts the instructions per request under valgrind's callgrind
+(Debian's `valgrind`), which the machine's load does not change: each app runs in two
+processes that differ only by the number of requests measured, and the difference of
+their totals is divided by it (the start, imports and warm-up cancel out). It leaves out
+the kernel's share (a readlink and a getrandom per /predict request).
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ import asyncio
 import base64
 import json
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -110,7 +119,9 @@ async def post(app, body: bytes, state: dict) -> int:
     return status
 
 
-async def measure_apps(root: Path, rounds: int, requests: int) -> dict[str, list[float]]:
+async def measure_apps(
+    root: Path, rounds: int, requests: int, names: tuple[str, ...] = APPS
+) -> dict[str, list[float]]:
     """CPU microseconds per request of each app, one figure per round; the apps take
     turns within each round."""
     from mlstack.serving.app import create_app
@@ -119,7 +130,8 @@ async def measure_apps(root: Path, rounds: int, requests: int) -> dict[str, list
 
     sample = sorted((root / "data" / "samples").glob("*.png"))[0].read_bytes()
     body = json.dumps({"image": base64.b64encode(sample).decode()}).encode()
-    apps = {"echo": serving.echo_app, "classify": serving.classify_app, "predict": create_app()}
+    makers = {"echo": lambda: serving.echo_app, "classify": lambda: serving.classify_app}
+    apps = {name: makers.get(name, create_app)() for name in names}
     started = {name: await start(app) for name, app in apps.items()}
     try:
         for name, app in apps.items():  # warm: first calls fill caches and lazy imports
@@ -140,7 +152,7 @@ async def measure_apps(root: Path, rounds: int, requests: int) -> dict[str, list
     return figures
 
 
-def measure(root: Path, rounds: int, requests: int) -> None:
+def measure(root: Path, rounds: int, requests: int, names: tuple[str, ...]) -> None:
     """The `--measure` side: make the project once (data set, model), print the figures
     as JSON."""
     os.environ.update(
@@ -153,7 +165,7 @@ def measure(root: Path, rounds: int, requests: int) -> None:
         from mlstack.settings import PipelineSettings
 
         bootstrap(PipelineSettings(project_root=root))
-    figures = asyncio.run(measure_apps(root, rounds, requests))
+    figures = asyncio.run(measure_apps(root, rounds, requests, names))
     print(json.dumps(figures))
 
 
@@ -169,13 +181,27 @@ def export_baseline(ref: str, dest: Path) -> Path:
     return folder
 
 
-def run_side(folder: Path, root: Path, rounds: int, requests: int) -> dict[str, list[float]]:
+def run_side(
+    folder: Path, root: Path, rounds: int, requests: int, app: str | None = None
+) -> subprocess.CompletedProcess:
     command = [sys.executable, "apicost.py", "--measure", str(root)]
     command += ["--rounds", str(rounds), "--requests", str(requests)]
+    if app is not None:  # one app, under callgrind
+        command = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *command]
+        command += ["--apps", app]
     done = subprocess.run(command, cwd=folder, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         sys.exit(f"{folder}: the measurement failed:\n{done.stderr[-3000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return done
+
+
+def instructions_per_request(folder: Path, root: Path, app: str) -> float:
+    """Instructions per request of one app: two processes, 50 and 250 requests measured."""
+    totals = []
+    for requests in (50, 250):
+        log = run_side(folder, root, 1, requests, app).stderr
+        totals.append(int(re.search(r"Collected : (\d+)", log).group(1)))
+    return (totals[1] - totals[0]) / 200
 
 
 def main() -> None:
@@ -184,10 +210,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5, help="rounds per turn")
     parser.add_argument("--requests", type=int, default=400, help="requests per app and round")
     parser.add_argument("--turns", type=int, default=3, help="turns of the two sides")
+    parser.add_argument("--instructions", action="store_true", help="count under callgrind")
     parser.add_argument("--measure", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--apps", nargs="+", default=APPS, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure is not None:
-        measure(args.measure, args.rounds, args.requests)
+        measure(args.measure, args.rounds, args.requests, tuple(args.apps))
         return
 
     scratch = Path(tempfile.mkdtemp(prefix="bench-apicost-"))
@@ -201,7 +229,8 @@ def main() -> None:
     )
     for turn in range(args.turns):
         for side, folder in sides.items():  # the sides take turns: a slow spell hits both
-            figures = run_side(folder, scratch / f"project-{side}", args.rounds, args.requests)
+            done = run_side(folder, scratch / f"project-{side}", args.rounds, args.requests)
+            figures = json.loads(done.stdout.strip().splitlines()[-1])
             for app in APPS:
                 results[side][app] += figures[app]
         print(f"   turn {turn + 1} of {args.turns} done", flush=True)
@@ -224,7 +253,33 @@ def main() -> None:
             f"{ratio:.2f} (target <= {share:.2f}, {OWN_TARGET_US} of {OWN_BEFORE_US} us; "
             f"here {share * own[args.baseline]:.0f} us)"
         )
+    if args.instructions:
+        count_instructions(sides, scratch, args.baseline)
     shutil.rmtree(scratch, ignore_errors=True)
+
+
+def count_instructions(sides: dict[str, Path], scratch: Path, baseline: str | None) -> None:
+    if shutil.which("valgrind") is None:
+        print("   instructions: skipped (valgrind is missing: apt-get install valgrind)")
+        return
+    print("Instructions per request under callgrind (load-independent), thousands")
+    print(f"   {'code':<10}{'echo':>8}{'classify':>10}{'/predict':>10}{'own':>8}")
+    own = {}
+    for side, folder in sides.items():
+        counts = {
+            app: instructions_per_request(folder, scratch / f"project-{side}", app) for app in APPS
+        }
+        own[side] = counts["predict"] - counts["classify"]
+        cells = "".join(
+            f"{counts[a] / 1000:>{w}.0f}" for a, w in zip(APPS, (8, 10, 10), strict=True)
+        )
+        print(f"   {side:<10}{cells}{own[side] / 1000:>8.0f}", flush=True)
+    if baseline:
+        share = OWN_TARGET_US / OWN_BEFORE_US
+        print(
+            f"   the API's own instructions against {baseline}'s: "
+            f"{own['checkout'] / own[baseline]:.2f} (target <= {share:.2f})"
+        )
 
 
 if __name__ == "__main__":
