@@ -207,6 +207,23 @@ def process_uids(container: str) -> set[int]:
     return {int(line.split()[1]) for line in top.stdout.splitlines()[1:] if line.strip()}
 
 
+# What the services write into the checkout once the stack has predicted, retrained and
+# reported: the folders the entrypoint hands to the checkout's owner (or, for a
+# root-owned checkout, to the images' user).
+WRITTEN = (
+    "data/ref_data.csv",
+    "data/prod_data.csv",
+    "data/samples",
+    "artifacts/current",
+    "reporting/workspace",
+)
+
+
+def written_file_owners(root: Path) -> dict[str, int]:
+    """The UID owning each of WRITTEN in the checkout copy."""
+    return {name: (root / name).lstat().st_uid for name in WRITTEN}
+
+
 def b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 

@@ -131,13 +131,18 @@ def test_data_and_models_are_bind_mounted_from_the_repository() -> None:
 
 
 @pytest.mark.parametrize("project", SERVICES)
-def test_test_overrides_change_only_the_build_network_image_and_ports(project: str) -> None:
+def test_test_overrides_change_only_the_build_network_image_ports_and_probe_pace(
+    project: str,
+) -> None:
     service_name, port = EXPECTED[project]
     shipped = config(project)["services"][service_name]
     tested = config(project, OVERRIDES / f"{project}.yml")["services"][service_name]
     assert tested["build"]["network"] == "host"
     assert tested["image"].startswith("mlstack-e2e/")
     assert [(p["host_ip"], p["target"]) for p in tested["ports"]] == [("127.0.0.1", port)]
+    # Only how often the image's own healthcheck probes while the service starts.
+    assert "healthcheck" not in shipped
+    assert tested["healthcheck"] == {"start_interval": "1s"}
     for key in ("volumes", "networks", "container_name", "read_only", "cap_drop", "tmpfs"):
         assert tested[key] == shipped[key], key
 

@@ -49,6 +49,7 @@ from tests.docker.conftest import (
     sample,
     say,
     wait_healthy,
+    written_file_owners,
 )
 from tests.support import CHROMIUM_ARGS
 
@@ -86,7 +87,7 @@ class Stack:
 
 def _cold_start_s(container: str) -> float | None:
     """Seconds from the container's start to the end of its first passing healthcheck
-    (the probes run every 10 s: an upper bound)."""
+    (the test overrides probe every second during the start period: within a second)."""
     state = json.loads(docker("inspect", "-f", "{{json .State}}", container).stdout)
     started = datetime.fromisoformat(state["StartedAt"])
     passed = [p for p in (state.get("Health") or {}).get("Log") or [] if p["ExitCode"] == 0]
@@ -400,6 +401,16 @@ def test_reporting_ui_lists_the_project(stack: Stack, browser: object) -> None:
         page.screenshot(path=str(REPO_ROOT / "test-output" / "docker-reporting.png"))
     finally:
         page.close()
+
+
+def test_what_the_services_wrote_into_the_root_owned_copy_is_the_images_users(
+    stack: Stack,
+) -> None:
+    """After a prediction, a retraining and a report: every file and folder the services
+    wrote into the checkout (test_stack_per_folder.py checks the same for a checkout
+    owned by another user)."""
+    owners = written_file_owners(stack.root)
+    assert set(owners.values()) == {APP_UID}, owners
 
 
 def test_a_restart_keeps_production_data_and_the_new_model(stack: Stack) -> None:
