@@ -59,8 +59,13 @@ def start_server(
 
 @pytest.fixture
 def client(project: PipelineSettings) -> Iterator[TestClient]:
-    """The app in process on a private project copy, k = 3."""
-    settings = ServingSettings(project_root=project.project_root, retrain_every_k=3)
+    """The app in process on a private project copy, k = 3. The k-th /feedback waits up
+    to 300 s for its retraining (not the default 60 s): a retraining, niced, on a
+    machine busy with other tests can take longer, and the answer comes as soon as it
+    is done."""
+    settings = ServingSettings(
+        project_root=project.project_root, retrain_every_k=3, retrain_wait_seconds=300
+    )
     with TestClient(create_app(settings)) as test_client:
         test_client.settings = settings  # type: ignore[attr-defined]
         yield test_client
