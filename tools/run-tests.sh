@@ -20,7 +20,7 @@ fi
 
 mkdir -p test-output
 log=test-output/pytest-docker.log
-"$PY" -m pytest -m docker "$@" >"$log" 2>&1 &
+"$PY" -u -m pytest -m docker "$@" >"$log" 2>&1 & # -u: the log follows the tests as they go
 docker_tests=$!
 trap 'kill "$docker_tests" 2>/dev/null' EXIT
 
