@@ -45,7 +45,7 @@ bootstrap: ## build data/ref_data.csv and train the artifacts locally (a changed
 	$(PY) scripts/bootstrap.py
 bench:     ## the benchmarks (figures, not tests; serving needs Debian's wrk)
 	$(PY) benchmarks/serving.py
-	$(PY) benchmarks/apicost.py --baseline $(BENCH_BASELINE)
+	$(PY) benchmarks/apicost.py --baseline $(BENCH_BASELINE) --instructions
 	$(PY) benchmarks/metrics.py
 	$(PY) benchmarks/reporting.py
 	$(PY) benchmarks/gate.py
