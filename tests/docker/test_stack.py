@@ -52,6 +52,7 @@ from tests.docker.conftest import (
     written_file_owners,
 )
 from tests.support import CHROMIUM_ARGS
+from tests.support.browser import retry_script_fetches
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.timeout(2400)]
 
@@ -367,7 +368,9 @@ def test_webapp_in_a_browser_shows_the_apis_prediction(
     expected = predict(stack.url("serving"), png)  # same image, same model: the page shows this
     upload = tmp_path / "digit.png"
     upload.write_bytes(png)
-    page = browser.new_page()  # type: ignore[attr-defined]
+    context = browser.new_context()  # type: ignore[attr-defined]
+    retry_script_fetches(context)
+    page = context.new_page()
     try:
         page.goto(stack.url("webapp"), timeout=60_000)
         uploader = page.get_by_test_id("stFileUploader").locator("input[type=file]")
@@ -382,7 +385,7 @@ def test_webapp_in_a_browser_shows_the_apis_prediction(
         (REPO_ROOT / "test-output").mkdir(exist_ok=True)
         page.screenshot(path=str(REPO_ROOT / "test-output" / "docker-webapp.png"))
     finally:
-        page.close()
+        context.close()
     assert "Traceback" not in text, text[-1000:]
 
 

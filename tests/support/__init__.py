@@ -1,6 +1,7 @@
 """Helpers shared by the test folders: free loopback ports, a real browser, child
 processes (servers) that are always stopped with everything they started
-(servers.py), and the serving API's own fixtures and helpers (serving.py)."""
+(servers.py), Chromium pages that fetch a dropped script again (browser.py), and the
+serving API's own fixtures and helpers (serving.py)."""
 
 from __future__ import annotations
 

@@ -25,6 +25,7 @@ from mlstack.settings import PipelineSettings
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from tests.support import CHROMIUM_ARGS
+from tests.support.browser import retry_script_fetches
 from tests.webapp.conftest import REPO_ROOT, digit_png
 from tests.webapp.contract_server import ContractServer
 from tests.webapp.processes import serving_api, webapp
@@ -66,6 +67,7 @@ def stack(trained_root: Path, tmp_path: Path, k: int) -> Iterator[tuple[Path, st
 @pytest.fixture
 def page(browser: Browser) -> Iterator[Page]:
     context = browser.new_context(viewport={"width": 1280, "height": 900})
+    retry_script_fetches(context)
     page = context.new_page()
     page.set_default_timeout(30_000)
     try:
