@@ -307,7 +307,11 @@ def ink_map(gray: np.ndarray, low: float, high: float) -> np.ndarray:
     sampled = signed[::2, ::2] if signed.size >= 64 else signed
     paper = sampled[sampled < 0.3 * peak]
     if paper.size < 16:
-        paper = sampled
+        # A small picture (an 8x8 file): the sample holds too few paper pixels, and
+        # with the strokes counted as noise every digit would look blank. All of them.
+        paper = signed[signed < 0.3 * peak]
+        if paper.size < 16:
+            paper = signed
     noise = 1.4826 * _median(np.abs(paper - np.float32(_median(paper))))
     if peak <= max(_BLANK_CONTRAST, 5 * noise):  # a blank image: no contrast above the noise
         return np.zeros_like(gray)
