@@ -203,7 +203,7 @@ def main() -> int:
         if "start" in before:
             print(
                 f"cold start after / before: {after['start'] / before['start']:.2f} "
-                "(target <= 1.0, noise of the 10 s healthcheck probes)"
+                "(target <= 1.0; probed every second)"
             )
     return 0
 
