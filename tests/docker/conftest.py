@@ -6,6 +6,7 @@ E2E_KEEP_IMAGES=0)."""
 from __future__ import annotations
 
 import base64
+import json
 import os
 import shutil
 import socket
@@ -201,10 +202,23 @@ def wait_healthy(container: str, limit_s: float) -> float:
 
 
 def process_uids(container: str) -> set[int]:
-    """The UIDs of every process running in the container (seen from the host)."""
+    """The UIDs of every process running in the container (seen from the host), but
+    the engine's own healthcheck probe: the engine starts it as the image's user, root
+    (the entrypoint needs root to hand over the mounted folders, then drops it), every
+    10 s for a moment; a look at the wrong moment would otherwise see it."""
+    inspect = docker("inspect", "-f", "{{json .Config.Healthcheck.Test}}", container)
+    assert inspect.returncode == 0, inspect.stderr
+    test = json.loads(inspect.stdout) or []
+    probe = " ".join(test[1:]) if test[:1] == ["CMD"] else None
     top = docker("top", container, "-eo", "pid,uid,args")
     assert top.returncode == 0, top.stderr
-    return {int(line.split()[1]) for line in top.stdout.splitlines()[1:] if line.strip()}
+    uids = set()
+    for line in top.stdout.splitlines()[1:]:
+        if line.strip():
+            _, uid, args = line.split(None, 2)
+            if args != probe:
+                uids.add(int(uid))
+    return uids
 
 
 # What the services write into the checkout once the stack has predicted, retrained and

@@ -88,7 +88,7 @@ class Stack:
 
 def _cold_start_s(container: str) -> float | None:
     """Seconds from the container's start to the end of its first passing healthcheck
-    (the test overrides probe every second during the start period: within a second)."""
+    (the probes run every 10 s: an upper bound)."""
     state = json.loads(docker("inspect", "-f", "{{json .State}}", container).stdout)
     started = datetime.fromisoformat(state["StartedAt"])
     passed = [p for p in (state.get("Health") or {}).get("Log") or [] if p["ExitCode"] == 0]
