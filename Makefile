@@ -23,11 +23,12 @@ reset:     ## start over: says what it puts aside (data, artifacts, reports), as
 setup: machine venv  ## everything the tests need, without running them
 machine:   ## Debian packages, a Docker engine, the base image (tools/setup-machine.sh)
 	bash tools/setup-machine.sh
-# --no-compile: Python compiles a module the first time it is imported; compiling all
-# 28,000 at install (thousands of them plotly's) took a third of pip's CPU time here
+# pip compiles every module at install: where PYTHONDONTWRITEBYTECODE is set (it is on
+# these machines) Python never writes them later, and each of the tests' many processes
+# would compile numpy, pandas or Evidently again (a CI run took 18 min of CPU, not 12)
 venv:      ## .venv with requirements.lock's versions, the two projects installed editable
 	test -x $(PY) || python3 -m venv $(VENV)
-	$(PY) -m pip install -q --no-compile -r requirements-dev.txt
+	$(PY) -m pip install -q -r requirements-dev.txt
 	$(PY) -m pip install -q --no-deps --no-build-isolation -e . -e ./webapp
 test: setup lint  ## set up the machine and .venv, then ruff and every test
 	PY=$(PY) bash tools/run-tests.sh $(PYTEST_ARGS)
