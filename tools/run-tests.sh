@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# make test's pytest: the Docker tests (-m docker) in a second pytest beside the others.
-# They wait on the engine (builds, the stacks' first starts) while the others wait on
-# servers and browsers, and they run one at a time in their own session (one engine,
-# containers with fixed names). Their output follows the others'; the exit status is
-# the worse of the two. Arguments go to both (a selection that leaves one of them with
-# no test is not a failure).
+# make test's pytest, in sessions side by side: the Docker tests (-m docker), which wait
+# on the engine (builds, the stacks' first starts) and run one at a time (one engine,
+# containers with fixed names); and the others, which wait on servers, browsers and
+# databases more than on the two cores. With no arguments those others are two sessions:
+# the folders that run many servers at once (PostgreSQL replicas, kills, load, a real
+# Prometheus) beside everything else. The background sessions' output follows the
+# foreground one's; the exit status is the worst of them. Arguments go to the Docker
+# session and one other (a selection that leaves one of them with no test is not a
+# failure).
 #
 #   bash tools/run-tests.sh [pytest arguments]
 #   PYTEST_SPLIT=0 bash tools/run-tests.sh    one pytest, every test one after the other
@@ -19,22 +22,40 @@ if [ "${PYTEST_SPLIT:-1}" = 0 ]; then
 fi
 
 mkdir -p test-output
-log=test-output/pytest-docker.log
-"$PY" -u -m pytest -m docker "$@" >"$log" 2>&1 & # -u: the log follows the tests as they go
-docker_tests=$!
-trap 'kill "$docker_tests" 2>/dev/null' EXIT
+background=()
+logs=()
+start() { # start LOG ARGS...: a pytest in the background, its output in LOG
+  local log=$1
+  shift
+  "$PY" -u -m pytest "$@" >"$log" 2>&1 & # -u: the log follows the tests as they go
+  background+=("$!")
+  logs+=("$log")
+}
+trap 'kill "${background[@]}" 2>/dev/null' EXIT
 
-"$PY" -m pytest -m "not docker" "$@"
-others=$?
-echo "==> waiting for the Docker tests (their output: $log)"
-wait "$docker_tests"
-docker=$?
+start test-output/pytest-docker.log -m docker "$@"
+SERVERS=(tests/postgres tests/reliability tests/monitoring)
+foreground=(-m "not docker" "$@")
+if [ "$#" = 0 ]; then
+  start test-output/pytest-servers.log -m "not docker" "${SERVERS[@]}"
+  foreground=(-m "not docker" "${SERVERS[@]/#/--ignore=}")
+fi
+
+"$PY" -m pytest "${foreground[@]}"
+statuses=("$?")
+for i in "${!background[@]}"; do
+  echo "==> waiting for ${logs[$i]}"
+  wait "${background[$i]}"
+  statuses+=("$?")
+done
 trap - EXIT
-echo "==> the Docker tests"
-cat "$log"
+for log in "${logs[@]}"; do
+  echo "==> $log"
+  cat "$log"
+done
 
 worst=0
-for status in "$others" "$docker"; do
+for status in "${statuses[@]}"; do
   [ "$status" = 5 ] && status=0 # no test collected
   [ "$status" -gt "$worst" ] && worst=$status
 done
