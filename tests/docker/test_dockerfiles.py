@@ -81,13 +81,17 @@ def test_dockerfile_follows_the_review_rules(service: str) -> None:
         # Into the image's PATH, directly or with the project's files (the scratch stage
         # that gathers them under /image), after the dependency layer: a change to it
         # does not reinstall the dependencies.
-        copies = [
-            args.split()[-1]
+        placed = [
+            args
             for word, args in instructions(dockerfile, all_stages=True)
-            if word == "COPY" and args.startswith("tools/docker-entrypoint.sh ")
+            if word in ("COPY", "RUN") and "docker-entrypoint.sh" in args
         ]
-        assert copies
-        assert copies[0] in ("/usr/local/bin/", "/image/usr/local/bin/"), copies
+        assert placed, "tools/docker-entrypoint.sh is not copied into the image"
+        assert re.search(
+            r"(COPY )?\S*tools/docker-entrypoint\.sh /(image/)?usr/local/bin/"
+            r"|-t /(image/)?usr/local/bin \S*tools/docker-entrypoint\.sh",
+            " ".join(placed),
+        ), placed
 
     checks = [args for word, args in steps if word == "HEALTHCHECK"]
     assert checks, "no HEALTHCHECK"
