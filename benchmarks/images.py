@@ -3,13 +3,17 @@ the stack to healthy (not a test; needs the Docker engine, and nothing else runn
 it: the stack's container names and network are fixed).
 
     python benchmarks/images.py                   # about 15 minutes here
-    python benchmarks/images.py --baseline main~5 # the same, first for that commit's
-                                                  # Dockerfiles: before and after, one run
+    python benchmarks/images.py --baseline main~5 # the same for that commit's
+                                                  # Dockerfiles too: before and after,
+                                                  # one run
     python benchmarks/images.py --no-start        # sizes and build time only
 
 For each source (the checkout, and the baseline's files from `git archive` when given):
-  - the build of the three images with `docker build --no-cache` one after the other
-    (the base image python:3.11-slim present, nothing else reused), timed as a whole;
+  - the build of the three images with `docker build --no-cache` (the base image
+    python:3.11-slim present, nothing else reused), each image timed, the three added
+    up; with a baseline the builds take turns image by image (baseline's serving image,
+    the checkout's, the baseline's web app, ...), so that a slower spell of the machine
+    or of the network weighs on both;
   - each image's size as `docker images` counts it (MB of 10^6 bytes), with its target;
   - the cold start: `docker compose up --wait` of the three on a copy of the checkout
     whose model is already trained (a first start trains it, untimed), after
@@ -55,6 +59,7 @@ def engine_answers() -> bool:
 def export(ref: str | None, dest: Path) -> Path:
     """The files of a fresh clone: the work tree's (tracked and new, not ignored ones) or
     those of the commit `ref`."""
+    dest.mkdir(parents=True, exist_ok=True)
     if ref is not None:
         archive = subprocess.run(
             ["git", "archive", ref], cwd=REPO_ROOT, capture_output=True, check=True
@@ -78,23 +83,22 @@ def tag(label: str, service: str) -> str:
     return f"{PREFIX}/{COMPOSE_SERVICE[service]}:{label}"
 
 
-def build(source: Path, label: str) -> float:
+def build(source: Path, label: str, service: str) -> float:
     started = time.monotonic()
-    for service in SERVICES:
-        run(
-            "docker",
-            "build",
-            "--no-cache",
-            "--network",
-            "host",
-            "-q",
-            "-f",
-            f"{service}/Dockerfile",
-            "-t",
-            tag(label, service),
-            ".",
-            cwd=source,
-        )
+    run(
+        "docker",
+        "build",
+        "--no-cache",
+        "--network",
+        "host",
+        "-q",
+        "-f",
+        f"{service}/Dockerfile",
+        "-t",
+        tag(label, service),
+        ".",
+        cwd=source,
+    )
     return time.monotonic() - started
 
 
@@ -139,15 +143,24 @@ def cold_start(source: Path, label: str) -> float:
         )
 
 
-def measure(ref: str | None, label: str, start: bool) -> dict[str, float]:
+def measure(sources: dict[str, str | None], start: bool) -> dict[str, dict[str, float]]:
+    """Figures per label of `sources` ({label: git ref, or None for the work tree}). The
+    builds take turns, image by image (each source's serving image, then each one's web
+    app, ...): a slower spell of the machine, or of the network pip downloads from,
+    weighs on every source alike rather than on the one built last."""
+    figures: dict[str, dict[str, float]] = {label: {} for label in sources}
     with tempfile.TemporaryDirectory(prefix="bench-images-") as tmp:
-        source = export(ref, Path(tmp))
-        figures = {"build": build(source, label)}
+        trees = {label: export(ref, Path(tmp) / label) for label, ref in sources.items()}
         for service in SERVICES:
-            figures[service] = size_mb(tag(label, service))
-        if start:
-            figures["start"] = cold_start(source, label)
-        # Files the containers wrote (root, or the checkout's owner) go with the copy.
+            for label, source in trees.items():
+                figures[label][f"build {service}"] = build(source, label, service)
+        for label, source in trees.items():
+            figures[label]["build"] = sum(figures[label][f"build {s}"] for s in SERVICES)
+            for service in SERVICES:
+                figures[label][service] = size_mb(tag(label, service))
+            if start:
+                figures[label]["start"] = cold_start(source, label)
+        # Files the containers wrote (root, or the checkout's owner) go with the copies.
         subprocess.run(["rm", "-rf", tmp], check=False)
     return figures
 
@@ -159,7 +172,7 @@ def remove_images(label: str) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--baseline", metavar="REF", help="also measure that commit, first")
+    parser.add_argument("--baseline", metavar="REF", help="also measure that commit")
     parser.add_argument("--no-start", action="store_true", help="no cold-start figure")
     parser.add_argument("--keep", action="store_true", help="keep the images built")
     args = parser.parse_args()
@@ -168,15 +181,17 @@ def main() -> int:
         return 0
     run("bash", str(REPO_ROOT / "tools/base-image.sh"), timeout=1800)
 
-    runs: list[tuple[str, dict[str, float]]] = []
+    sources = {"checkout": None}
+    if args.baseline:
+        sources = {"baseline": args.baseline, **sources}
     try:
-        if args.baseline:
-            runs.append((args.baseline, measure(args.baseline, "baseline", not args.no_start)))
-        runs.append(("this checkout", measure(None, "checkout", not args.no_start)))
+        measured = measure(sources, not args.no_start)
     finally:
         if not args.keep:
             for label in ("baseline", "checkout"):
                 remove_images(label)
+    names = {"baseline": args.baseline, "checkout": "this checkout"}
+    runs = [(names[label], figures) for label, figures in measured.items()]
 
     for name, figures in runs:
         print(f"images of {name}:")
@@ -185,9 +200,10 @@ def main() -> int:
                 f"  image size {service:<9} {figures[service]:7.0f} MB "
                 f"(target <= {TARGET_MB[service]} MB)"
             )
+        each = " + ".join(f"{figures[f'build {s}']:.0f}" for s in SERVICES)
         print(
-            f"  build of the three from nothing {figures['build']:5.0f} s "
-            f"(target <= half of before, {BUILD_BEFORE_S / 2:.0f} s)"
+            f"  build of the three from nothing {figures['build']:5.0f} s ({each}; "
+            f"target <= half of before, {BUILD_BEFORE_S / 2:.0f} s)"
         )
         if "start" in figures:
             print(f"  cold start to healthy (compose up --wait) {figures['start']:5.1f} s")

@@ -65,6 +65,8 @@ TRIED = {
     "SVC, all rows (before)": (svc, None),
     "SVC, all rows, cache_size=2000": (lambda: svc(cache_size=2000), None),
     "SVC, all rows, tol=1e-2": (lambda: svc(tol=1e-2), None),
+    "SVC, newest 30,000 rows": (svc, 30_000),
+    "SVC, newest 20,000 rows": (svc, 20_000),
     "SVC, newest 15,000 rows": (svc, 15_000),
     "SVC, newest 12,000 rows (now)": (svc, 12_000),
     "SVC, newest 10,000 rows": (svc, 10_000),
