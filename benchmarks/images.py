@@ -10,10 +10,11 @@ it: the stack's container names and network are fixed).
 
 For each source (the checkout, and the baseline's files from `git archive` when given):
   - the build of the three images with `docker build --no-cache` (the base image
-    python:3.11-slim present, nothing else reused), each image timed, the three added
-    up; with a baseline the builds take turns image by image (baseline's serving image,
-    the checkout's, the baseline's web app, ...), so that a slower spell of the machine
-    or of the network weighs on both;
+    python:3.11-slim present, nothing else reused), each image timed until its files
+    are written to disk (`sync`), the three added up; with a baseline the builds take
+    turns image by image (the baseline's serving image, the checkout's, the baseline's
+    web app, ...), so that a slower spell of the machine or of the network weighs on
+    both;
   - each image's size as `docker images` counts it (MB of 10^6 bytes), with its target;
   - the cold start: `docker compose up --wait` of the three on a copy of the checkout
     whose model is already trained (a first start trains it, untimed), after
@@ -84,6 +85,10 @@ def tag(label: str, service: str) -> str:
 
 
 def build(source: Path, label: str, service: str) -> float:
+    """Seconds to build one image from nothing, until its files are on disk: on vfs a
+    build writes gigabytes, and what the kernel has not yet written back when `docker
+    build` returns would otherwise slow the next build, whichever it is."""
+    subprocess.run(["sync"], check=True)  # the previous build's writes, not timed here
     started = time.monotonic()
     run(
         "docker",
@@ -99,6 +104,7 @@ def build(source: Path, label: str, service: str) -> float:
         ".",
         cwd=source,
     )
+    subprocess.run(["sync"], check=True)
     return time.monotonic() - started
 
 
