@@ -85,9 +85,9 @@ def tag(label: str, service: str) -> str:
 
 
 def build(source: Path, label: str, service: str) -> float:
-    """Seconds to build one image from nothing, until its files are on disk: on vfs a
-    build writes gigabytes, and what the kernel has not yet written back when `docker
-    build` returns would otherwise slow the next build, whichever it is."""
+    """Seconds to build one image from nothing, until its files are on disk (on vfs a
+    build writes gigabytes; each build is charged its own writes, none left over for the
+    next one)."""
     subprocess.run(["sync"], check=True)  # the previous build's writes, not timed here
     started = time.monotonic()
     run(

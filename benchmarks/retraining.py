@@ -256,24 +256,18 @@ def main() -> None:
     print("\nAccuracy per draw of the feedback rows (the seed of make_feedback)")
     print("| draw | reference hold-out: before | now | gap | real-world: before | now | gap |")
     print("|---|---|---|---|---|---|---|")
-    per_draw: dict[str, list[float]] = {"holdout": [], "realworld": []}
-    means = {name: {"holdout": [], "realworld": []} for name in CONFIGS}
+    # {configuration: {"holdout" | "realworld": [accuracy of each draw]}}
+    accuracies = {name: {"holdout": [], "realworld": []} for name in CONFIGS}
     for draw in sorted(draws):
-        cells = []
-        for key in per_draw:
-            pair = []
-            for name in CONFIGS:
-                model = draws[draw][name]
-                if key == "holdout":
-                    value = model.manifest.metrics["holdout"]["accuracy"]
-                else:
-                    value = (model.classifier.predict(world[0]) == world[1]).mean()
-                means[name][key].append(value)
-                pair.append(value)
-            per_draw[key].append(100 * (pair[1] - pair[0]))
-            cells += [f"{pair[0]:.2%}", f"{pair[1]:.2%}", f"{100 * (pair[1] - pair[0]):+.2f}"]
+        for name, model in draws[draw].items():
+            accuracies[name]["holdout"].append(model.manifest.metrics["holdout"]["accuracy"])
+            right = model.classifier.predict(world[0]) == world[1]
+            accuracies[name]["realworld"].append(right.mean())
+    was, is_ = accuracies["before (60,000-row cap)"], accuracies["now"]
+    gaps = {key: [100 * (b - a) for a, b in zip(was[key], is_[key], strict=True)] for key in was}
+    for i, draw in enumerate(sorted(draws)):
+        cells = [f"{was[key][i]:.2%} | {is_[key][i]:.2%} | {gaps[key][i]:+.2f}" for key in gaps]
         print(f"| {draw} | " + " | ".join(cells) + " |")
-    mean = {name: {k: statistics.fmean(v) for k, v in m.items()} for name, m in means.items()}
 
     before, now = figures["before (60,000-row cap)"], figures["now"]
     ratio = now["seconds"] / before["seconds"]
@@ -284,12 +278,11 @@ def main() -> None:
         f"{TARGET_SECONDS:.0f} s / {BEFORE_SECONDS:.0f} s)"
     )
     for key, label in (("holdout", "reference hold-out"), ("realworld", "real-world")):
-        was, is_ = mean["before (60,000-row cap)"][key], mean["now"][key]
+        before_mean, now_mean = statistics.fmean(was[key]), statistics.fmean(is_[key])
         print(
-            f"{label} accuracy, mean of {args.draws} draws: {is_:.2%} against {was:.2%} "
-            f"before, {100 * (is_ - was):+.2f} points (target >= -0.50; each draw: "
-            + ", ".join(f"{gap:+.2f}" for gap in per_draw[key])
-            + ")"
+            f"{label} accuracy, mean of {args.draws} draws: {now_mean:.2%} against "
+            f"{before_mean:.2%} before, {100 * (now_mean - before_mean):+.2f} points "
+            "(target >= -0.50; each draw: " + ", ".join(f"{g:+.2f}" for g in gaps[key]) + ")"
         )
     print(
         f"one prediction: {now['predict_us']:.0f} us with {now['support_vectors']:,} support "

@@ -78,9 +78,9 @@ def test_dockerfile_follows_the_review_rules(service: str) -> None:
         # Starts as root only to give the mounted folders to the server's user, then
         # drops root for good (tools/docker-entrypoint.sh, copied into the image).
         assert entrypoints == ['["docker-entrypoint.sh"]'], "no USER and no dropping entrypoint"
-        # Into the image's PATH, directly or with the project's files (the scratch stage
-        # that gathers them under /image), after the dependency layer: a change to it
-        # does not reinstall the dependencies.
+        # Into the image's PATH, directly or with the project's files (the project stage
+        # installs them under /image), after the dependency layer: a change to it does
+        # not reinstall the dependencies.
         placed = [
             args
             for word, args in instructions(dockerfile, all_stages=True)
@@ -88,7 +88,7 @@ def test_dockerfile_follows_the_review_rules(service: str) -> None:
         ]
         assert placed, "tools/docker-entrypoint.sh is not copied into the image"
         assert re.search(
-            r"(COPY )?\S*tools/docker-entrypoint\.sh /(image/)?usr/local/bin/"
+            r"\S*tools/docker-entrypoint\.sh /(image/)?usr/local/bin/"
             r"|-t /(image/)?usr/local/bin \S*tools/docker-entrypoint\.sh",
             " ".join(placed),
         ), placed
