@@ -144,8 +144,8 @@ def test_dockerfile_follows_the_review_rules(service: str) -> None:
     )
     assert any(f"--from={name} " in steps[i][1] for i in code_copies for name in builders)
     # Each step after the dependency layer copies the whole image with the classic builder
-    # on vfs (these machines), and Compose appends a LABEL step: the code in one COPY, and
-    # USER at most.
+    # on vfs (an engine that cannot mount overlays), and Compose appends a LABEL step: the
+    # code in one COPY, and USER at most.
     after = [word for word, _ in steps[installs[0] + 1 :]]
     assert len(after) <= 2, f"{len(after)} steps after the dependency layer: {after}"
     assert "ADD" not in words, "ADD where COPY does (hadolint DL3020)"
