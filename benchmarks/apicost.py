@@ -189,7 +189,12 @@ def run_side(
     if app is not None:  # one app, under callgrind
         command = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *command]
         command += ["--apps", app]
-    done = subprocess.run(command, cwd=folder, capture_output=True, text=True, check=False)
+    # BLAS on one thread from the start, as the API sets it at its start (the echo and
+    # classify apps do not): OpenBLAS's own threads otherwise ran 29 to 33 million
+    # instructions in a /predict process under callgrind, a different count each time,
+    # and its count per request moved by 37,000 between runs (17,000 with one thread).
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(command, cwd=folder, env=env, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         sys.exit(f"{folder}: the measurement failed:\n{done.stderr[-3000:]}")
     return done
