@@ -14,6 +14,8 @@ from /proc) is read:
     others wait for a slot: the peak must not grow with the number sent).
 A pod's memory limit is then about: workers x (the last peak) + the retraining when it
 runs in the API (a separate process: see --retrain).
+The worker runs with MALLOC_ARENA_MAX=2, as in the serving image and the k8s pods
+(`--glibc-arenas`: glibc's default, one arena per thread, as a bare `uvicorn` runs).
 """
 
 from __future__ import annotations
@@ -67,6 +69,11 @@ def main() -> None:
     parser.add_argument(
         "--retrain", action="store_true", help="also one retraining in the API (k = 1)"
     )
+    parser.add_argument(
+        "--glibc-arenas",
+        action="store_true",
+        help="glibc's default malloc arenas, not the image's MALLOC_ARENA_MAX=2",
+    )
     args = parser.parse_args()
     scratch = Path(tempfile.mkdtemp(prefix="mlstack-memory-"))
     print(f"training a project in {scratch} ...", flush=True)
@@ -78,6 +85,10 @@ def main() -> None:
         "RETRAIN_EVERY_K": "1" if args.retrain else "1000000000",
         "MAX_IMAGE_PIXELS": str(args.pixels),
     }
+    if args.glibc_arenas:
+        env.pop("MALLOC_ARENA_MAX", None)
+    else:
+        env["MALLOC_ARENA_MAX"] = "2"  # the serving image's ENV
     log = (scratch / "uvicorn.log").open("ab")
     server = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "mlstack.serving.app:app", "--port", str(port)],
@@ -129,7 +140,8 @@ def main() -> None:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
         log.close()
-    print(f"\none serving worker (uvicorn, {os.cpu_count()} cores)\n")
+    arenas = "glibc's default arenas" if args.glibc_arenas else "MALLOC_ARENA_MAX=2"
+    print(f"\none serving worker (uvicorn, {os.cpu_count()} cores, {arenas})\n")
     print(f"| {'moment':<44} | RSS MiB | peak MiB |")
     print(f"|{'-' * 46}|--------:|---------:|")
     for what, rss, peak in rows:

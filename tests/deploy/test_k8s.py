@@ -177,7 +177,7 @@ def test_serving_scales_out_on_the_database_with_no_shared_volume() -> None:
             assert "mlstack-database" in env_sources(container), (name, container["name"])
     (api,) = pod_spec(serving)["containers"]
     assert {"name": "RETRAIN_IN_API", "value": "false"} in api["env"]
-    # The memory limit holds one worker's measured peak (benchmarks/memory.py: 1.6 GiB
+    # The memory limit holds one worker's measured peak (benchmarks/memory.py: 0.9 GiB
     # with one large decode at a time): one worker, one large decode, 2 GiB.
     assert "command" not in api  # the image's `uvicorn api:app`, SERVING_WORKERS workers
     env = {v["name"]: v["value"] for v in api["env"]}
