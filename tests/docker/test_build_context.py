@@ -62,6 +62,7 @@ MUST_GO_IN = (
     "reporting/project.py",
     "reporting/metrics_exporter.py",
     "reporting/requirements.txt",
+    "reporting/overrides.txt",
 )
 
 
