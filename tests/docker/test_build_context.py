@@ -59,6 +59,7 @@ MUST_GO_IN = (
     "webapp/pyproject.toml",
     "webapp/mlstack_webapp/__init__.py",
     "webapp/requirements.txt",
+    "webapp/overrides.txt",
     "reporting/project.py",
     "reporting/metrics_exporter.py",
     "reporting/requirements.txt",

@@ -230,7 +230,7 @@ site = pathlib.Path(sysconfig.get_path("purelib"))
 for package in ("numpy", "scipy", "pandas", "sklearn", "pyarrow"):
     for found in sorted((site / package).glob("**/tests"))[:1]:
         print("tests:", found)
-for name in ("statsmodels", "cryptography", "faker", "pyarrow"):
+for name in ("statsmodels", "cryptography", "faker", "pyarrow", "pydeck"):
     spec = importlib.util.find_spec(name)
     if spec is not None and str(site) in str(spec.origin):
         print("installed:", name)
@@ -274,7 +274,7 @@ def test_images_leave_out_tests_build_tools_and_unused_dependencies(stack: Stack
     """docs/docker.md: no package ships its unit tests into an image, the project's
     sources stay in the build stage, and reporting has none of Evidently's dependencies
     that it never imports (the stack's real report and UI run without them); the web app
-    keeps pyarrow (Streamlit's tables). No headers, Cython files, stubs or notebooks; the
+    keeps pyarrow (Streamlit's tables) and has no pydeck. No headers, Cython files, stubs or notebooks; the
     compiled modules are stripped (not auditwheel's grafted libraries); the largest
     libraries hold bytecode only, and the stack runs on it."""
     for project, container in CONTAINERS.items():
