@@ -274,9 +274,9 @@ def test_images_leave_out_tests_build_tools_and_unused_dependencies(stack: Stack
     """docs/docker.md: no package ships its unit tests into an image, the project's
     sources stay in the build stage, and reporting has none of Evidently's dependencies
     that it never imports (the stack's real report and UI run without them); the web app
-    keeps pyarrow (Streamlit's tables) and has no pydeck. No headers, Cython files, stubs or notebooks; the
-    compiled modules are stripped (not auditwheel's grafted libraries); the largest
-    libraries hold bytecode only, and the stack runs on it."""
+    keeps pyarrow (Streamlit's tables) and has no pydeck. No headers, Cython files, stubs
+    or notebooks; the compiled modules are stripped (not auditwheel's grafted libraries);
+    the largest libraries hold bytecode only, and the stack runs on it."""
     for project, container in CONTAINERS.items():
         probe = docker("exec", container, "python", "-c", LEFT_OUT, timeout=300)
         assert probe.returncode == 0, probe.stderr
