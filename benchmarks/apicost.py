@@ -25,8 +25,9 @@ Time on a busy machine still moves by tens of microseconds from run to run.
 `--instructions` also counts the instructions per request under valgrind's callgrind
 (Debian's `valgrind`), which the machine's load does not change: each app runs in two
 processes that differ only by the number of requests measured, and the difference of
-their totals is divided by it (the start, imports and warm-up cancel out). It leaves out
-the kernel's share (a readlink and a getrandom per /predict request).
+their totals is divided by it (the start, imports and warm-up cancel out), every process
+with BLAS on one thread and the same hash seed (run_side). It leaves out the kernel's
+share (a readlink and a getrandom per /predict request).
 """
 
 from __future__ import annotations
@@ -193,7 +194,15 @@ def run_side(
     # classify apps do not): OpenBLAS's own threads otherwise ran 29 to 33 million
     # instructions in a /predict process under callgrind, a different count each time,
     # and its count per request moved by 37,000 between runs (17,000 with one thread).
-    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+    # One hash seed for every process: with Python's random one, the dicts and sets are
+    # laid out anew in each process, and /predict's count per request moved by 25,000
+    # between two identical runs (1,423,705 and 1,398,492); with PYTHONHASHSEED=0 by 700.
+    env = {
+        **os.environ,
+        "OPENBLAS_NUM_THREADS": "1",
+        "OMP_NUM_THREADS": "1",
+        "PYTHONHASHSEED": "0",
+    }
     done = subprocess.run(command, cwd=folder, env=env, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         sys.exit(f"{folder}: the measurement failed:\n{done.stderr[-3000:]}")
