@@ -22,6 +22,7 @@ import os
 import pickle
 import shutil
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -124,6 +125,22 @@ def pickle_set(embedding: Embedding, classifier: Classifier) -> dict[str, bytes]
     }
 
 
+def unpickle_set(
+    manifest: Manifest, blobs: dict[str, bytes], where: Callable[[str], str]
+) -> ArtifactSet:
+    """The artifact set of a version from its three pickles, as every store reads them:
+    each unpickled only once its sha256 matches the manifest's (`where(name)` names a
+    pickle in the error)."""
+    objects = {}
+    for name in PICKLES:
+        data = blobs[name]
+        if sha256_of(data) != manifest.files.get(name):
+            raise ArtifactError(f"{where(name)} does not match the sha256 in its manifest: refused")
+        objects[name] = pickle.loads(data)
+    classifier = Classifier(objects["scaler.pkl"], objects["model.pkl"])
+    return ArtifactSet(manifest, objects["embedding.pkl"], classifier)
+
+
 def new_manifest(
     version: int,
     parent: int | None,
@@ -221,20 +238,13 @@ class ArtifactStore:
         """Load one complete set, each pickle only after its sha256 matches."""
         manifest = self.manifest(version)
         folder = self.version_dir(manifest.version)
-        objects = {}
+        blobs = {}
         for name in PICKLES:
             try:
-                data = (folder / name).read_bytes()
+                blobs[name] = (folder / name).read_bytes()
             except OSError as exc:
                 raise ArtifactError(f"missing {name} in {folder}: {exc}") from exc
-            expected = manifest.files.get(name)
-            if sha256_of(data) != expected:
-                raise ArtifactError(
-                    f"{folder / name} does not match the sha256 in its manifest: refused"
-                )
-            objects[name] = pickle.loads(data)
-        classifier = Classifier(objects["scaler.pkl"], objects["model.pkl"])
-        return ArtifactSet(manifest, objects["embedding.pkl"], classifier)
+        return unpickle_set(manifest, blobs, lambda name: str(folder / name))
 
     # -- writing ---------------------------------------------------------------------
     def save(

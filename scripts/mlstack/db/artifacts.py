@@ -17,7 +17,6 @@ replica keeps serving the model it has in memory.
 from __future__ import annotations
 
 import json
-import pickle
 import threading
 import time
 from typing import Any
@@ -33,7 +32,7 @@ from ..artifacts import (
     SupersededError,
     new_manifest,
     pickle_set,
-    sha256_of,
+    unpickle_set,
 )
 from ..embedding import Embedding
 from ..errors import DatabaseUnavailableError
@@ -129,17 +128,8 @@ class PostgresArtifactStore:
             ).first()
         if row is None:
             raise ArtifactError(f"version {manifest.version} vanished from {self.root}")
-        objects = {}
-        for name, column in COLUMNS.items():
-            data = bytes(getattr(row, column))
-            if sha256_of(data) != manifest.files.get(name):
-                raise ArtifactError(
-                    f"{name} of version {manifest.version} does not match the sha256 in its "
-                    "manifest: refused"
-                )
-            objects[name] = pickle.loads(data)
-        classifier = Classifier(objects["scaler.pkl"], objects["model.pkl"])
-        return ArtifactSet(manifest, objects["embedding.pkl"], classifier)
+        blobs = {name: bytes(getattr(row, column)) for name, column in COLUMNS.items()}
+        return unpickle_set(manifest, blobs, lambda name: f"{name} of version {manifest.version}")
 
     # -- writing ---------------------------------------------------------------------
     def save(
