@@ -10,9 +10,9 @@ with it off:
   over and over with a wrong label on purpose (the label shifted by one); the served
   model is scored on the reference hold-out and on the attacked images with their
   true labels;
-- new style, correctly labelled: canvas drawings tilted by 35 degrees, which the model
-  was never trained on (about half read right before any feedback); the served model
-  is scored on other images of the same kind, never sent as feedback.
+- new style, correctly labelled: canvas drawings tilted by 35 degrees, far beyond the
+  few degrees the synthetic training digits turn by (about half read right before any
+  feedback); the served model is scored on other images of the same kind, never sent.
 
 Each row is the served version's accuracy after that many feedback rows.
 """
@@ -102,8 +102,9 @@ def feed(
 
 
 # The new style: canvas drawings tilted by this many degrees (a tablet held at an
-# angle). The preprocessing does not straighten digits, and the training rows hold no
-# such tilt: the model reads about half of them right before any feedback.
+# angle). The preprocessing does not straighten digits, and the synthetic training
+# digits turn by 6 degrees (one standard deviation): the model reads about half of these
+# right before any feedback.
 TILT_DEGREES = 35
 
 
