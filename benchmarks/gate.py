@@ -103,7 +103,7 @@ def feed(
 
 # The new style: canvas drawings tilted by this many degrees (a tablet held at an
 # angle). The preprocessing does not straighten digits, and the synthetic training
-# digits turn by 6 degrees (one standard deviation): the model reads about half of these
+# digits turn by 5 to 6 degrees (one standard deviation): the model reads about half of these
 # right before any feedback.
 TILT_DEGREES = 35
 
