@@ -260,7 +260,8 @@ def cold_call_us(function, repeat: int, scratch: np.ndarray) -> float:
     cache): none of the code and data the call touches is left in a CPU cache. That is
     how a server meets each request: between two of them the event loop, the HTTP
     parser, the kernel and the load generator run on the same cores. Each step of the
-    staircase (part 2) costs the server about its cold figure, not its warm one."""
+    staircase (part 2) costs the server between its warm and cold figures, nearer the
+    cold one."""
     times = []
     for _ in range(repeat):
         scratch[::64] += 1  # one byte a cache line is enough to claim the line
@@ -279,15 +280,14 @@ def in_process_costs(root: Path, image: bytes, repeat: int) -> dict[str, dict[st
 
     artifacts = ArtifactStore(root / "artifacts").load()
     text = base64.b64encode(image).decode()
-    limits = {"max_bytes": 10 << 20, "max_pixels": 40_000_000}
-    decoded = decode_image(image, **limits)
+    decoded = decode_image(image, **LIMITS)
     grid = to_format(decoded, artifacts.embedding.format)
     vector = artifacts.embedding.transform(grid[None])[0]
     scorer = FastScorer(artifacts.classifier)
     scaled = artifacts.classifier.scaler.transform(vector[None])
     served = {  # the steps of a served prediction, in order
         "base64 decode": lambda: base64.b64decode(text, validate=True),
-        "image decode": lambda: decode_image(image, **limits),
+        "image decode": lambda: decode_image(image, **LIMITS),
         "preprocess": lambda: to_format(decoded, artifacts.embedding.format),
         "embed (PCA)": lambda: artifacts.embedding.transform(grid[None]),
         "scale + classify (numpy)": lambda: scorer.scores(vector),
