@@ -183,3 +183,20 @@ def test_the_lock_is_complete_and_is_what_the_test_environment_runs() -> None:
         if installed != pins[name]:
             drift[name] = (pins[name], installed)
     assert not drift, f"locked vs installed here (make venv): {drift}"
+
+
+def test_the_shared_layer_is_part_of_both_images_that_install_it() -> None:
+    """requirements-shared.txt is the first dependency layer of the serving and reporting
+    images: each of its lines is also in both services' files (which stay complete: the
+    second install adds only the rest), at the lock's versions."""
+    shared = ROOT / "requirements-shared.txt"
+    assert options(shared, "-c") == [LOCK]
+    pins = lock()
+    for service in ("serving", "reporting"):
+        listed = {str(r) for r in requirements(DIRECT[service])}
+        for req in requirements(shared):
+            assert str(req) in listed, f"{service}/requirements.txt lacks {req}"
+            assert canonicalize_name(req.name) in pins
+    for service in ("serving", "reporting"):
+        text = (ROOT / service / "Dockerfile").read_text()
+        assert "-r /app/requirements-shared.txt" in text, f"{service}/Dockerfile"

@@ -48,6 +48,7 @@ MUST_STAY_OUT = (
 )
 MUST_GO_IN = (
     "requirements.lock",
+    "requirements-shared.txt",
     "pyproject.toml",
     "README.md",
     "scripts/mlstack/__init__.py",

@@ -88,8 +88,8 @@ def test_dockerfile_follows_the_review_rules(service: str) -> None:
         ]
         assert placed, "tools/docker-entrypoint.sh is not copied into the image"
         assert re.search(
-            r"\S*tools/docker-entrypoint\.sh /(image/)?usr/local/bin/"
-            r"|-t /(image/)?usr/local/bin \S*tools/docker-entrypoint\.sh",
+            r"\S*tools/docker-entrypoint\.sh /(image/\w+/)?usr/local/bin/"
+            rf"|-t /(image/{service}/)?usr/local/bin \S*tools/docker-entrypoint\.sh",
             " ".join(placed),
         ), placed
 
