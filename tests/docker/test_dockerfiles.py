@@ -149,3 +149,39 @@ def test_dockerfile_follows_the_review_rules(service: str) -> None:
     after = [word for word, _ in steps[installs[0] + 1 :]]
     assert len(after) <= 2, f"{len(after)} steps after the dependency layer: {after}"
     assert "ADD" not in words, "ADD where COPY does (hadolint DL3020)"
+
+
+def _stages(dockerfile: Path) -> list[str]:
+    """The file's stages as text, from each FROM, comments and blank lines left out."""
+    lines = [
+        line
+        for line in dockerfile.read_text().splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
+    stages: list[list[str]] = []
+    for line in lines:
+        if line.startswith("FROM "):
+            stages.append([])
+        if stages:
+            stages[-1].append(line)
+    return ["\n".join(stage) for stage in stages]
+
+
+def test_the_steps_the_images_share_are_the_same_in_each_dockerfile() -> None:
+    """The build cache makes one layer of a step only when everything up to it is the
+    same: the project stage in the three files, and the first steps of the serving and
+    reporting images (their shared dependencies) up to the first setting that differs.
+    An edit to one copy alone would build it again for every image, silently."""
+    files = {service: REPO_ROOT / service / "Dockerfile" for service in SERVICES}
+    projects = {service: _stages(path)[0] for service, path in files.items()}
+    assert all(text.startswith("FROM python:3.11-slim AS project") for text in projects.values())
+    assert len(set(projects.values())) == 1, "the project stages differ between the Dockerfiles"
+
+    def shared_steps(service: str) -> str:
+        final = _stages(files[service])[1]
+        return final[: final.index("/app/slim-site-packages.sh\n") + 1]
+
+    assert "requirements-shared.txt" in shared_steps("serving")
+    assert shared_steps("serving") == shared_steps("reporting"), (
+        "serving's and reporting's first steps differ: the shared layer would be built twice"
+    )
