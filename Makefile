@@ -44,7 +44,7 @@ switch:    ## Docker: move to the data set .env names (DATASET_DIR / DATASET_CSV
 
 bootstrap: ## build data/ref_data.csv and train the artifacts locally (a changed DATASET_DIR / DATASET_CSV: switches to it)
 	$(PY) scripts/bootstrap.py
-bench:     ## the benchmarks (figures, not tests; serving needs Debian's wrk)
+bench: setup  ## the benchmarks (figures, not tests; wrk and valgrind come with the set-up)
 	$(PY) benchmarks/serving.py
 	$(PY) benchmarks/apicost.py --baseline $(BENCH_BASELINE) --instructions
 	$(PY) benchmarks/metrics.py

@@ -12,6 +12,8 @@
 #        postgresql                   the PostgreSQL storage backend's tests
 #        docker.io, debootstrap       a Docker engine, and the base-image stand-in
 #        python3-venv                 the project's .venv
+#        wrk, valgrind                the benchmarks' load and instruction counts
+#                                     (make bench)
 #   2. a Docker engine when none answers (tools/docker-engine.sh: on a machine without a
 #      service manager it starts dockerd itself, with the flags this kind of machine needs)
 #   3. the services' base image python:3.11-slim (tools/base-image.sh: pulled when a
@@ -40,6 +42,8 @@ compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql
 command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
 command -v debootstrap >/dev/null 2>&1 || missing+=(debootstrap)
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=(python3-venv)
+command -v wrk >/dev/null 2>&1 || missing+=(wrk)
+command -v valgrind >/dev/null 2>&1 || missing+=(valgrind)
 
 if [ "${#missing[@]}" = 0 ]; then
   say "Debian packages: all present"
