@@ -90,18 +90,21 @@ def tag(label: str, service: str) -> str:
     return f"{PREFIX}/{COMPOSE_SERVICE[service]}:{label}"
 
 
-def fresh_base(label: str) -> str:
-    """A copy of the base image that no earlier build has used: BASE with a label naming
-    this run and `label` (no file changed: the images' sizes do not move)."""
-    image = f"{PREFIX}/base:{label}"
+def base_tag(label: str) -> str:
+    return f"{PREFIX}/base:{label}"
+
+
+def fresh_base(label: str) -> None:
+    """A copy of the base image that no earlier build has used, tagged `base_tag(label)`:
+    BASE with a label naming this run and `label` (no file changed: the images' sizes do
+    not move)."""
     subprocess.run(
-        ["docker", "build", "-q", "-t", image, "-"],
+        ["docker", "build", "-q", "-t", base_tag(label), "-"],
         input=f"FROM {BASE}\nLABEL org.mlstack.bench={label}-{time.time_ns()}\n",
         capture_output=True,
         text=True,
         check=True,
     )
-    return image
 
 
 def build(source: Path, label: str, service: str) -> float:
@@ -109,7 +112,7 @@ def build(source: Path, label: str, service: str) -> float:
     gigabytes; each build is charged its own writes, none left over for the next one).
     The base image is this source's copy (`fresh_base`): the cache holds only what this
     source built earlier in the run."""
-    run("docker", "tag", f"{PREFIX}/base:{label}", BASE)
+    run("docker", "tag", base_tag(label), BASE)
     subprocess.run(["sync"], check=True)  # the previous build's writes, not timed here
     started = time.monotonic()
     run(
@@ -199,7 +202,7 @@ def measure(sources: dict[str, str | None], start: bool) -> dict[str, dict[str, 
 
 
 def remove_images(label: str) -> None:
-    for image in [tag(label, service) for service in SERVICES] + [f"{PREFIX}/base:{label}"]:
+    for image in [tag(label, service) for service in SERVICES] + [base_tag(label)]:
         subprocess.run(["docker", "rmi", image], capture_output=True, check=False)
 
 
