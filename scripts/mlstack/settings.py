@@ -316,6 +316,12 @@ class ServingSettings(PipelineSettings):
         default=100, ge=1, description="Feedback rows in the rolling accuracy of /metrics"
     )
     metrics_path: str = Field(default="/metrics", description="Route that serves the metrics")
+    opentelemetry: bool = Field(
+        default=False,
+        description="FastAPI's own OpenTelemetry spans, metrics and logs, to the providers the "
+        "process configures (opentelemetry-sdk, or FASTAPI_OTEL_AUTO_CONFIGURE=true for OTLP). "
+        "Off, FastAPI no longer asks on every request whether one is configured",
+    )
     # `python -m mlstack.serving` (uvicorn's own options when started by `uvicorn`)
     serving_host: str = Field(default="0.0.0.0", description="Address the API listens on")
     serving_port: int = Field(default=8080, ge=0, le=65535, description="Port of the API")

@@ -20,6 +20,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
+from fastapi.telemetry import TelemetryConfig
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from threadpoolctl import threadpool_info, threadpool_limits
 
@@ -43,6 +44,7 @@ from .services import Services
 from .triggers import Triggers
 
 log = logging.getLogger("serving")
+NO_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
 
 
 def start_services(settings: ServingSettings) -> Services:
@@ -142,6 +144,10 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:
         ),
         version="1.0.0",
         lifespan=lifespan,
+        # Off unless asked: with it on, FastAPI looks up the three OpenTelemetry providers
+        # on every request, through os.environ, to see whether one is configured (none is
+        # by default; /metrics is Prometheus): 17 of /predict's 60 µs of own CPU time.
+        telemetry=None if settings.opentelemetry else NO_TELEMETRY,
     )
     app.state.settings = settings
     # /predict's route goes in the app's own list rather than through include_router:
