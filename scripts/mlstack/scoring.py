@@ -11,6 +11,7 @@ not know are scored through scikit-learn as before.
 from __future__ import annotations
 
 import itertools
+import math
 
 import numpy as np
 from sklearn.preprocessing import StandardScaler
@@ -40,13 +41,15 @@ class FastScorer:
     def _prepare_svc(self, model: SVC) -> None:
         n_classes = len(self.classes)
         support = model.support_vectors_
-        # Transposed once: x @ sv_t is one product for a vector or a batch alike.
-        self._sv_t = np.ascontiguousarray(support.T)
         self._gamma = float(model._gamma)
+        # Transposed once, times 2 * gamma: x @ sv_t is then the kernel's cross term, one
+        # product for a vector or a batch alike, with no pass over it to scale it.
+        self._sv_t = np.ascontiguousarray(support.T) * (2.0 * self._gamma)
         self._gamma_sv_sq = self._gamma * np.einsum("ij,ij->i", support, support)
         starts = np.concatenate([[0], np.cumsum(model.n_support_)]).tolist()
         self._blocks = list(itertools.pairwise(starts))  # each class's support vectors
         pairs = [(i, j) for i in range(n_classes) for j in range(i + 1, n_classes)]
+        self._pairs = pairs
         if n_classes == 2:
             # One signed margin: every support vector's coefficient in one row.
             self._weights = model.dual_coef_.copy()
@@ -85,7 +88,6 @@ class FastScorer:
         # exp(-gamma * (|sv|^2 - 2 x.sv + |x|^2)), built in the product's own array: for
         # a batch it is the largest array here, and each temporary is a pass over it.
         kernel = x @ self._sv_t
-        kernel *= 2.0 * self._gamma
         kernel -= self._gamma_sv_sq
         kernel -= (self._gamma * np.vecdot(x, x))[..., None]
         return np.exp(kernel, out=kernel)
@@ -116,6 +118,33 @@ class FastScorer:
         # dual_coef_ and intercept_ carry its sign), as Classifier.scores stacks it.
         margin = (self._kernel(x) @ self._weights.T + self._intercept)[..., 0]
         return np.stack([-margin, margin], axis=-1)
+
+    def one(self, vector: np.ndarray) -> list[float]:
+        """`scores` of one (n_components,) vector, as a list. After the kernel, the votes,
+        confidences and softmax of ten classes are a few hundred float operations: as
+        Python arithmetic they cost a served prediction less than as a dozen more numpy
+        calls, each of which, in a server, reads its code and data again (about 25 µs
+        less per request in the serving benchmark's staircase)."""
+        if not self._fast or len(self.classes) == 2:
+            return self.scores(vector).tolist()
+        x = vector - self._mean
+        if self._scale is not None:
+            x = x / self._scale
+        ovo = (self._kernel(x) @ self._pairs_t + self._intercept).tolist()
+        # As _svc_ovr, pair by pair: a vote to the first class of a pair when its decision
+        # value is positive, and its value added to the first's confidence, taken from
+        # the second's.
+        votes = [0.0] * len(self.classes)
+        confidence = [0.0] * len(self.classes)
+        for (first, second), value in zip(self._pairs, ovo, strict=True):
+            votes[first if value > 0 else second] += 1.0
+            confidence[first] += value
+            confidence[second] -= value
+        raw = [v + c / (3.0 * (abs(c) + 1.0)) for v, c in zip(votes, confidence, strict=True)]
+        top = max(raw)
+        exp = [math.exp(r - top) for r in raw]
+        total = sum(exp)
+        return [e / total for e in exp]
 
     def scores(self, vectors: np.ndarray) -> np.ndarray:
         """Class scores (each row summing to 1): (classes,) for one (n_components,)

@@ -29,6 +29,8 @@ def test_fast_scores_equal_scikit_learns(trained_root: Path) -> None:
     assert (got.argmax(axis=1) == expected.argmax(axis=1)).all()
     # A batch (a batched /predict) is scored in one pass, to the same scores.
     np.testing.assert_allclose(scorer.scores(vectors), got, rtol=0, atol=1e-12)
+    # One vector as a list (a single /predict): the votes and softmax in Python.
+    np.testing.assert_allclose([scorer.one(v) for v in vectors], got, rtol=0, atol=1e-12)
 
 
 def test_other_models_are_scored_through_scikit_learn(trained_root: Path) -> None:
@@ -42,6 +44,7 @@ def test_other_models_are_scored_through_scikit_learn(trained_root: Path) -> Non
     assert not scorer._fast
     vector = ref.vectors[5]
     np.testing.assert_allclose(scorer.scores(vector), classifier.scores(vector[None])[0])
+    np.testing.assert_allclose(scorer.one(vector), classifier.scores(vector[None])[0])
     assert scorer.scores(vector).sum() == pytest.approx(1)
     np.testing.assert_allclose(scorer.scores(ref.vectors[:9]), classifier.scores(ref.vectors[:9]))
 
@@ -62,6 +65,7 @@ def test_two_classes_are_scored_by_numpy_too(trained_root: Path) -> None:
         got = np.array([scorer.scores(v) for v in vectors])
         np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12)
         np.testing.assert_allclose(scorer.scores(vectors), got, rtol=0, atol=1e-12)
+        np.testing.assert_allclose([scorer.one(v) for v in vectors], got, rtol=0, atol=1e-12)
         assert [scorer.classes[i] for i in got.argmax(axis=1)] == classifier.predict(
             vectors
         ).tolist()

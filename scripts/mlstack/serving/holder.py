@@ -54,10 +54,10 @@ class LoadedModel:
         return self.labels.get(str(value))
 
     def predict(self, vector: np.ndarray) -> tuple[int | str, dict[str, float]]:
-        scores = self.scorer.scores(vector)
-        # One rounding and conversion for all classes: a call per class costs more.
-        probabilities = dict(zip(self.names, np.round(scores, 6).tolist(), strict=True))
-        return self.classes[int(np.argmax(scores))], probabilities
+        scores = self.scorer.one(vector)
+        best = max(range(len(scores)), key=scores.__getitem__)  # the first, as np.argmax
+        probabilities = dict(zip(self.names, [round(s, 6) for s in scores], strict=True))
+        return self.classes[best], probabilities
 
     def predict_many(self, vectors: np.ndarray) -> list[tuple[int | str, dict[str, float]]]:
         """`predict` of each row of an (n, n_components) batch, scored in one pass."""
