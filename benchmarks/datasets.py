@@ -82,7 +82,7 @@ def measure(name: str, settings: PipelineSettings, repeat: int) -> dict[str, obj
         "first training (s)": round(seconds, 2),
         "fit (s)": manifest.metrics["seconds"],
         "input -> vector (µs)": round(median_us(embed, repeat)),
-        "vector -> scores (µs)": round(median_us(lambda: scorer.scores(vector), repeat)),
+        "vector -> scores (µs)": round(median_us(lambda: scorer.one(vector), repeat)),
     }
 
 

@@ -290,7 +290,7 @@ def in_process_costs(root: Path, image: bytes, repeat: int) -> dict[str, dict[st
         "image decode": lambda: decode_image(image, **LIMITS),
         "preprocess": lambda: to_format(decoded, artifacts.embedding.format),
         "embed (PCA)": lambda: artifacts.embedding.transform(grid[None]),
-        "scale + classify (numpy)": lambda: scorer.scores(vector),
+        "scale + classify (numpy)": lambda: scorer.one(vector),
     }
     through_sklearn = {  # what the numpy scoring replaces, for comparison
         "scale (scikit-learn)": lambda: artifacts.classifier.scaler.transform(vector[None]),
